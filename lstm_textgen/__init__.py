@@ -1,0 +1,28 @@
+"""lstm_textgen: a word-level 5-layer LSTM that writes news headlines.
+
+The public API, used by the CLI (``python -m lstm_textgen``) and the Gradio app alike::
+
+    from lstm_textgen import load_model, generate
+    model = load_model("checkpoints/nyt-headlines")
+    for h in generate(model, "trump says", num=3, seed=0).headlines:
+        print(h.text)
+"""
+
+from .checkpoint import default_checkpoint, load_model, push, save_checkpoint, torch_device
+from .data import Headlines, load_headlines, split
+from .errors import CheckpointError, DataError, LstmTextgenError
+from .evaluate import Evaluation, evaluate
+from .generate import Generation, Headline, Options, generate, make_options, stream
+from .model import HeadlineModel, ModelConfig
+from .text import clean, headline_case
+from .train import TrainConfig, train
+from .vocab import Vocab, build_vocab
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError", "DataError", "Evaluation", "Generation", "Headline", "HeadlineModel", "Headlines",
+    "LstmTextgenError", "ModelConfig", "Options", "TrainConfig", "Vocab", "build_vocab", "clean",
+    "default_checkpoint", "evaluate", "generate", "headline_case", "load_headlines", "load_model",
+    "make_options", "push", "save_checkpoint", "split", "stream", "torch_device", "train",
+]  # fmt: skip

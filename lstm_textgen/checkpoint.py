@@ -1,0 +1,392 @@
+"""The checkpoint format, defined once: a folder of config.json, model.safetensors, vocab.json,
+metrics.json and a model card README.md (plus training_state.safetensors for ``--resume``).
+
+Nothing here unpickles: weights and training state are safetensors, everything else JSON.
+Saves are atomic (a temp folder renamed into place), loads are strict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError
+from .model import HeadlineModel, ModelConfig
+from .vocab import Vocab
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+VOCAB_FILE = "vocab.json"
+METRICS_FILE = "metrics.json"
+CARD_FILE = "README.md"
+TRAIN_STATE_FILE = "training_state.safetensors"
+REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE)
+HUB_FILES = [CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, METRICS_FILE, CARD_FILE]
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+FORMAT = "lstm_textgen/1"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def write_model_files(model: HeadlineModel, folder: str | os.PathLike) -> None:
+    """Weights, vocabulary and metrics (the mixin's ``save_pretrained`` adds config.json and README.md)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    if model.vocab is None:
+        raise CheckpointError("cannot save a model without its vocabulary")
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
+    model.vocab.save(folder / VOCAB_FILE)
+    (folder / METRICS_FILE).write_text(json.dumps(model.metrics, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def write_train_state(folder: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    save_file(tensors, str(folder / TRAIN_STATE_FILE), metadata={"format": FORMAT, "state": json.dumps(meta)})
+
+
+def _finish_tree(folder: Path) -> None:
+    """Usual permissions (mkdtemp makes a private folder) and everything on disk before the rename."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for f in folder.iterdir():
+        os.chmod(f, 0o666 & ~umask)
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _old_copies(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f".{path.name}.old-*"))
+
+
+def recover_interrupted_save(path: str | os.PathLike) -> None:
+    """If a save died between its two renames, put the previous checkpoint back."""
+    path = Path(path)
+    if path.exists():
+        for old in _old_copies(path):
+            shutil.rmtree(old, ignore_errors=True)
+        return
+    olds = _old_copies(path)
+    if olds:
+        os.rename(olds[-1], path)
+
+
+def save_checkpoint(
+    model: HeadlineModel,
+    path: str | os.PathLike,
+    train_state: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
+) -> Path:
+    """Write the whole folder beside ``path`` and rename it into place: a kill at any moment leaves
+    either the old checkpoint or the new one, never half of one."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(f"{path}: exists and is not a folder; choose another output path")
+    if path.is_dir() and any(path.iterdir()) and not (path / CONFIG_FILE).exists():
+        raise CheckpointError(f"{path}: folder exists and is not an lstm_textgen checkpoint; choose another output path")
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        recover_interrupted_save(path)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        model.save_pretrained(tmp)
+        if train_state is not None:
+            write_train_state(tmp, *train_state)
+        _finish_tree(tmp)
+        if path.exists():
+            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+        tmp = None
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise CheckpointError(
+            f"cannot save checkpoint to {path}: {reason}; any previous checkpoint there is unchanged"
+        ) from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+# --- finding -----------------------------------------------------------------------------------
+
+
+def resolve(
+    path_or_repo: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    force_download: bool = False,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path:
+    """A local checkpoint folder, or a Hugging Face Hub repo id downloaded to the local cache."""
+    raw = str(path_or_repo)
+    path = Path(raw).expanduser()
+    if not path.exists():
+        recover_interrupted_save(path)
+    if path.is_file():
+        if path.suffix.lower() in PICKLE_SUFFIXES:
+            raise CheckpointError(
+                f"{path}: pickle files are refused (loading one can run arbitrary code); "
+                f"a checkpoint is a folder with {', '.join(REQUIRED_FILES)}"
+            )
+        raise CheckpointError(f"{path}: is a file; a checkpoint is a folder with {', '.join(REQUIRED_FILES)}")
+    if path.is_dir():
+        return path
+    if raw.startswith((".", "/", "~")) or not _HUB_ID.match(raw):
+        raise CheckpointError(
+            f"{raw}: no such checkpoint folder. Train one with: python -m lstm_textgen train --data PATH --out {raw}"
+        )
+    return _download(raw, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                     local_files_only=local_files_only, token=token)  # fmt: skip
+
+
+def _download(repo_id: str, **kwargs: Any) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        folder = Path(snapshot_download(repo_id=repo_id, allow_patterns=HUB_FILES, **kwargs))
+    except HFValidationError as e:
+        raise CheckpointError(f"{repo_id}: not a local folder nor a valid Hub repo id ({_first_line(e)})") from None
+    except Exception as e:  # network, auth, offline mode, missing repo: all say the same to a user
+        raise CheckpointError(
+            f"{repo_id}: no such local folder, and it could not be fetched from the Hugging Face Hub "
+            f"({type(e).__name__}: {_first_line(e)})"
+        ) from None
+    return folder
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{file}: missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{file}: unreadable or not JSON ({_first_line(e)})") from None
+
+
+def read_config(folder: Path) -> ModelConfig:
+    file = folder / CONFIG_FILE
+    data = _read_json(file)
+    try:
+        return ModelConfig.from_dict(data)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{file}: not a valid lstm_textgen model config ({e})") from None
+
+
+def _read_tensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import safe_open
+
+    if not file.exists():
+        present = sorted(p.name for p in file.parent.iterdir())
+        if any(name.endswith(PICKLE_SUFFIXES) for name in present):
+            raise CheckpointError(
+                f"{file}: missing; the folder has only pickle weights, which are refused "
+                "(loading them can run arbitrary code)"
+            )
+        raise CheckpointError(f"{file}: missing")
+    try:
+        with safe_open(str(file), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for every kind of damage
+        raise CheckpointError(f"{file}: not a valid safetensors file, truncated or corrupt ({_first_line(e)})") from None
+    return tensors, meta
+
+
+def load_model(
+    path_or_repo: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    **hub_kwargs: Any,
+) -> HeadlineModel:
+    """Load a checkpoint strictly, in eval mode, on ``device`` (a GPU-trained one loads on CPU too)."""
+    folder = resolve(path_or_repo, **hub_kwargs)
+    missing = [name for name in REQUIRED_FILES if not (folder / name).exists()]
+    if CONFIG_FILE in missing:
+        raise CheckpointError(
+            f"{folder / CONFIG_FILE}: missing; {folder} is not an lstm_textgen checkpoint "
+            f"(expected {', '.join(REQUIRED_FILES)})"
+        )
+    config = read_config(folder)
+    vocab = Vocab.load(folder / VOCAB_FILE) if (folder / VOCAB_FILE).exists() else None
+    if vocab is None:
+        raise CheckpointError(f"{folder / VOCAB_FILE}: missing")
+    if len(vocab) != config.vocab_size:
+        raise CheckpointError(
+            f"{folder / VOCAB_FILE}: has {len(vocab)} tokens but {folder / CONFIG_FILE} says vocab_size "
+            f"{config.vocab_size}; the vocabulary belongs to another model"
+        )
+    tensors, _ = _read_tensors(folder / WEIGHTS_FILE)
+    model = HeadlineModel(config)
+    expected = model.state_dict()
+    problems = [f"missing {k}" for k in expected if k not in tensors]
+    problems += [f"unexpected {k}" for k in tensors if k not in expected]
+    problems += [
+        f"{k} has shape {tuple(tensors[k].shape)}, expected {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in tensors and tensors[k].shape != v.shape
+    ]
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise CheckpointError(f"{folder / WEIGHTS_FILE}: does not match {folder / CONFIG_FILE} ({shown})")
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{folder / WEIGHTS_FILE}: tensors with NaN or infinite values ({', '.join(bad[:3])})")
+    model.load_state_dict(tensors, strict=True)
+    model.vocab = vocab
+    metrics_file = folder / METRICS_FILE
+    model.metrics = _read_json(metrics_file) if metrics_file.exists() else {}
+    model.source = str(path_or_repo)
+    model.eval()
+    return model.to(torch_device(device))
+
+
+def read_train_state(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    file = Path(folder) / TRAIN_STATE_FILE
+    tensors, meta = _read_tensors(file)
+    try:
+        return tensors, json.loads(meta["state"])
+    except (KeyError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{file}: has no readable training state ({_first_line(e)})") from None
+
+
+def torch_device(name: str | torch.device | None = None) -> torch.device:
+    """'auto' (or None) picks CUDA, then Apple MPS, then CPU; a named device that is absent is a clear error."""
+    if isinstance(name, torch.device):
+        return name
+    if name in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {name!r} ({_first_line(e)})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available on this machine")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {name!r} asked for, but Apple MPS is not available on this machine")
+    return dev
+
+
+# --- the model card ----------------------------------------------------------------------------
+
+
+def model_card_text(model: HeadlineModel) -> str:
+    cfg = model.config
+    m = model.metrics or {}
+    best = m.get("best", {})
+    data = m.get("data", {})
+    history = m.get("history", [])
+    test = m.get("test", {})
+    arch = (
+        f"{cfg.num_layers}-layer LSTM, embedding {cfg.emb_dim}, hidden {cfg.hidden_dim}, "
+        f"{'tied' if cfg.tie_weights else 'untied'} input/output embeddings"
+        if cfg.arch == "lstm"
+        else "the tutorial's 2-word-window model: Embedding(V,16) -> LSTM(16,64, 5 layers) -> Linear(128,V) -> ReLU -> Linear(V,V)"
+    )
+    lines = [
+        "---",
+        "library_name: lstm_textgen",
+        "license: mit",
+        "pipeline_tag: text-generation",
+        "language: en",
+        "tags:",
+        *[f"- {t}" for t in ["headlines", "lstm", "lstm_textgen", "pytorch_model_hub_mixin", "text-generation"]],
+        "---",
+        "",
+        "# lstm_textgen headline model",
+        "",
+        "A word-level language model that writes news headlines, trained with "
+        "[lstm_textgen](https://github.com/lstm-textgen/lstm_textgen).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| architecture | {arch} |",
+        f"| parameters | {model.num_parameters():,} |",
+        f"| vocabulary | {cfg.vocab_size:,} tokens (`<pad> <unk> <bos> <eos>` + words) |",
+        f"| training data | {data.get('summary', 'not recorded')} |",
+        f"| best validation perplexity | {best.get('val_ppl', float('nan')):.2f} (epoch {best.get('epoch', '?')}) |",
+    ]
+    if test:
+        lines.append(f"| test perplexity | {test.get('perplexity', float('nan')):.2f} on {test.get('data', '?')} |")
+    if m.get("command"):
+        lines += ["", "## Recipe", "", "```bash", m["command"], "```"]
+    if history:
+        lines += ["", "## Training curve", "", "| epoch | train loss | val loss | val ppl | tokens/s | seconds |",
+                  "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        lines += [
+            f"| {h['epoch']} | {h['train_loss']:.3f} | {h['val_loss']:.3f} | {h['val_ppl']:.1f} | "
+            f"{h['tokens_per_s']:.0f} | {h['seconds']:.0f} |"
+            for h in history
+        ]
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from lstm_textgen import load_model, generate",
+        'model = load_model("PATH_OR_REPO_ID")',
+        'for h in generate(model, "trump says", num=3, seed=0): print(h.text)',
+        "```",
+        "",
+        "Files: `config.json` (layer sizes), `model.safetensors` (weights), `vocab.json`, `metrics.json` "
+        "(per-epoch history). No pickle files.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def push(path: str | os.PathLike, repo_id: str, private: bool | None = None, token: str | None = None) -> str:
+    """Upload a local checkpoint to the Hub (the training state stays behind)."""
+    model = load_model(path)
+    try:
+        return str(model.push_to_hub(repo_id, private=private, token=token,
+                                     commit_message="Upload lstm_textgen headline model"))  # fmt: skip
+    except Exception as e:  # network, auth, offline mode
+        raise CheckpointError(f"cannot push to {repo_id}: {type(e).__name__}: {_first_line(e)}") from None
+
+
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "nyt-headlines"
+
+
+def default_checkpoint() -> str | None:
+    """``$LSTM_TEXTGEN_CHECKPOINT``, else the model that ships in the repo's checkpoints/ folder."""
+    env = os.environ.get("LSTM_TEXTGEN_CHECKPOINT", "").strip()
+    if env:
+        return env
+    return str(BUNDLED_CHECKPOINT) if (BUNDLED_CHECKPOINT / CONFIG_FILE).exists() else None

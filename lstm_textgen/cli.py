@@ -1,0 +1,283 @@
+"""``python -m lstm_textgen {train,generate,evaluate,push}`` (also installed as ``lstm-textgen``)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import LstmTextgenError
+
+_MODEL_FLAGS = {  # flag -> ModelConfig field
+    "arch": "arch", "layers": "num_layers", "emb_dim": "emb_dim", "hidden_dim": "hidden_dim",
+    "emb_dropout": "emb_dropout", "input_dropout": "input_dropout", "hidden_dropout": "hidden_dropout",
+    "output_dropout": "output_dropout", "weight_drop": "weight_drop",
+}  # fmt: skip
+_TRAIN_FLAGS = {
+    "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay", "clip": "clip",
+    "warmup_steps": "warmup_steps", "min_lr_ratio": "min_lr_ratio", "patience": "patience", "seed": "seed",
+    "device": "device",
+}  # fmt: skip
+DATA_DEFAULTS = {"min_count": 2, "max_vocab": None, "val_percent": 10.0, "column": None}
+
+
+def _defaults() -> tuple[dict[str, Any], dict[str, Any]]:
+    from .model import ModelConfig
+    from .train import TrainConfig
+
+    m = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.default is not dataclasses.MISSING}
+    t = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    return m, t
+
+
+def _add_generation_flags(p: argparse.ArgumentParser) -> None:
+    from .generate import MAX_NUM, MAX_WORDS, Options
+
+    d = Options()
+    p.add_argument("--prompt", default="", help="seed words the headlines start with (cleaned like training text; "
+                   "empty: from scratch)")  # fmt: skip
+    p.add_argument("--num", type=int, default=5, help=f"how many headlines (1-{MAX_NUM}; default 5)")
+    p.add_argument("--max-words", type=int, default=d.max_words,
+                   help=f"most new words a headline (1-{MAX_WORDS}; default {d.max_words}); it stops earlier at <eos>")  # fmt: skip
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help="sampling temperature; 0 = greedy (always the likeliest word); default 0.8")  # fmt: skip
+    p.add_argument("--top-k", type=int, default=d.top_k, help="sample only from the k likeliest words (0 = off, default)")
+    p.add_argument("--top-p", type=float, default=0.95,
+                   help="sample only from the likeliest words that together reach this probability (1 = off; default 0.95)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=None, help="random seed; the same seed and options give the same "
+                   "headlines (default: random, printed with --json)")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .checkpoint import default_checkpoint
+
+    mdef, tdef = _defaults()
+    parser = argparse.ArgumentParser(
+        prog="lstm_textgen",
+        description="Train a 5-layer LSTM on news headlines, evaluate it, and generate new headlines.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,push}")
+    ckpt_help = f"checkpoint folder or Hugging Face Hub repo id (default: {default_checkpoint() or 'none found'})"
+
+    t = sub.add_parser("train", help="train a model on headline files", description="Train a headline model. "
+                       "Flags left out take their defaults, or on --resume the values the run was started with.")  # fmt: skip
+    t.add_argument("--data", nargs="+", metavar="PATH", help="headline files, folders or globs (.csv with a "
+                   "headline/headline_text/title column, or .txt one headline a line)")  # fmt: skip
+    t.add_argument("--column", help="the CSV column holding headlines (default: found by name)")
+    t.add_argument("--out", help="checkpoint folder to write (written again after every epoch)")
+    t.add_argument("--resume", metavar="DIR", help="continue an interrupted run from its checkpoint folder "
+                   "(uses its saved data paths and settings unless given again)")  # fmt: skip
+    t.add_argument("--init-from", metavar="CKPT", help="start from a pre-trained checkpoint's weights "
+                   "(e.g. trained on a bigger corpus); its vocabulary may differ")  # fmt: skip
+    g = t.add_argument_group("model")
+    g.add_argument("--arch", choices=["lstm", "tutorial"], help="lstm: our regularised LSTM (default); tutorial: "
+                   "the tutorial's 2-word-window model, to reproduce and compare")  # fmt: skip
+    g.add_argument("--layers", type=int, help=f"LSTM layers (default {mdef['num_layers']})")
+    g.add_argument("--emb-dim", type=int, help=f"word embedding size (default {mdef['emb_dim']}; tutorial 16)")
+    g.add_argument("--hidden-dim", type=int, help=f"LSTM hidden size (default {mdef['hidden_dim']}; tutorial 64)")
+    g.add_argument("--emb-dropout", type=float, help=f"share of words dropped from the embedding (default {mdef['emb_dropout']})")
+    g.add_argument("--input-dropout", type=float, help=f"locked dropout on the LSTM input (default {mdef['input_dropout']})")
+    g.add_argument("--hidden-dropout", type=float, help=f"locked dropout between LSTM layers (default {mdef['hidden_dropout']})")
+    g.add_argument("--output-dropout", type=float, help=f"locked dropout before the decoder (default {mdef['output_dropout']})")
+    g.add_argument("--weight-drop", type=float, help=f"DropConnect on hidden-to-hidden weights (default {mdef['weight_drop']})")
+    g.add_argument("--no-tie", action="store_true", default=None, help="separate output layer instead of tied embeddings")
+    d = t.add_argument_group("data")
+    d.add_argument("--min-count", type=int, help=f"words seen fewer times become <unk> (default {DATA_DEFAULTS['min_count']})")
+    d.add_argument("--max-vocab", type=int, help="keep at most this many tokens (default: no limit)")
+    d.add_argument("--val-percent", type=float, help=f"share of headlines held out for validation (default {DATA_DEFAULTS['val_percent']})")
+    o = t.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, help=f"most epochs (default {tdef['epochs']})")
+    o.add_argument("--batch-size", type=int, help=f"headlines a batch (default {tdef['batch_size']})")
+    o.add_argument("--lr", type=float, help=f"AdamW peak learning rate (default {tdef['lr']})")
+    o.add_argument("--weight-decay", type=float, help=f"AdamW weight decay (default {tdef['weight_decay']})")
+    o.add_argument("--clip", type=float, help=f"gradient norm clip, 0 = off (default {tdef['clip']})")
+    o.add_argument("--warmup-steps", type=int, help=f"linear warm-up steps before the cosine decay (default {tdef['warmup_steps']})")
+    o.add_argument("--min-lr-ratio", type=float, help=f"final learning rate as a share of --lr (default {tdef['min_lr_ratio']})")
+    o.add_argument("--patience", type=int, help=f"stop after this many epochs without a better validation loss (default {tdef['patience']})")
+    o.add_argument("--seed", type=int, help=f"random seed for a reproducible run (default {tdef['seed']})")
+    o.add_argument("--device", help="auto (CUDA, then Apple MPS, then CPU; default), cpu, cuda, cuda:1, mps")
+    o.add_argument("--no-amp", action="store_true", default=None, help="no mixed precision on CUDA")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    gen = sub.add_parser("generate", help="write headlines", description="Generate headlines from a checkpoint.")
+    gen.add_argument("--checkpoint", default=None, help=ckpt_help)
+    _add_generation_flags(gen)
+    gen.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    gen.add_argument("--json", action="store_true", help="print the result as JSON (words, probabilities, ...)")
+
+    ev = sub.add_parser("evaluate", help="perplexity on headline files", description="Per-word perplexity over "
+                        "all tokens (<eos> included) of held-out headlines.")  # fmt: skip
+    ev.add_argument("--checkpoint", default=None, help=ckpt_help)
+    ev.add_argument("--data", nargs="+", required=True, metavar="PATH", help="headline files, folders or globs")
+    ev.add_argument("--column", help="the CSV column holding headlines (default: found by name)")
+    ev.add_argument("--batch-size", type=int, default=64, help="headlines a batch (default 64)")
+    ev.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    ev.add_argument("--json", action="store_true", help="print perplexity, unk_rate, headlines, tokens as JSON")
+
+    pu = sub.add_parser("push", help="upload a checkpoint to the Hugging Face Hub",
+                        description="Upload a checkpoint folder (without its training state) to a Hub model repo.")  # fmt: skip
+    pu.add_argument("--checkpoint", required=True, help="local checkpoint folder")
+    pu.add_argument("--repo-id", required=True, help="USER/NAME of the Hub model repo (created if missing)")
+    pu.add_argument("--private", action="store_true", help="create the repo as private")
+    pu.add_argument("--token", default=None, help="Hub token (default: the one from `hf auth login` or HF_TOKEN)")
+    return parser
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def _checkpoint_arg(value: str | None) -> str:
+    from .checkpoint import default_checkpoint
+
+    chosen = value or default_checkpoint()
+    if not chosen:
+        raise LstmTextgenError("no --checkpoint given and no bundled checkpoint found; train one with: "
+                               "python -m lstm_textgen train --data PATH --out DIR")  # fmt: skip
+    return str(chosen)
+
+
+def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from . import checkpoint as ckpt
+    from .data import load_headlines, split
+    from .model import ModelConfig
+    from .train import TrainConfig, train
+    from .vocab import build_vocab
+
+    mdef, tdef = _defaults()
+    saved: dict[str, Any] = {}
+    if args.resume:
+        if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
+            raise LstmTextgenError("--out and --resume name different folders; --resume continues in place")
+        args.out = args.resume
+        ckpt.recover_interrupted_save(args.resume)
+        if not (Path(args.resume) / ckpt.TRAIN_STATE_FILE).exists():
+            raise LstmTextgenError(f"{Path(args.resume) / ckpt.TRAIN_STATE_FILE}: missing; nothing to resume")
+        saved = ckpt.load_model(args.resume).metrics.get("cli", {})
+    if not args.out:
+        raise LstmTextgenError("--out DIR is required (the checkpoint folder to write)")
+
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(args, name, None)
+        return value if value is not None else saved.get(name, default)
+
+    data_paths = pick("data", None)
+    if not data_paths:
+        raise LstmTextgenError("--data PATH... is required")
+    column = pick("column", None)
+    headlines = load_headlines(data_paths, column=column)
+    print(headlines.summary(), file=sys.stderr)
+    for rep in headlines.files:
+        print("  " + rep.summary(), file=sys.stderr)
+    val_percent = pick("val_percent", DATA_DEFAULTS["val_percent"])
+    train_texts, val_texts = split(headlines.texts, val_percent)
+
+    init_from = ckpt.load_model(args.init_from) if args.init_from and not args.resume else None
+    if args.resume:
+        model_config = ckpt.read_config(Path(args.resume))
+        vocab = ckpt.load_model(args.resume).vocab
+    else:
+        min_count, max_vocab = pick("min_count", DATA_DEFAULTS["min_count"]), pick("max_vocab", None)
+        vocab = build_vocab((t.split() for t in train_texts), min_count=min_count, max_vocab=max_vocab)
+        arch = pick("arch", mdef["arch"])
+        if arch == "tutorial":
+            model_config = ModelConfig.tutorial(len(vocab))
+        else:
+            fields = {f: pick(flag, mdef[f]) for flag, f in _MODEL_FLAGS.items()}
+            fields["tie_weights"] = not pick("no_tie", False)
+            model_config = ModelConfig(vocab_size=len(vocab), **fields)
+    assert vocab is not None
+    tfields = {f: pick(flag, tdef[f]) for flag, f in _TRAIN_FLAGS.items()}
+    tfields["amp"] = not pick("no_amp", False)
+    train_config = TrainConfig(**tfields)
+
+    cli_record = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "out", "quiet", "init_from")
+                  and v is not None}  # fmt: skip
+    cli_record = {**saved, **cli_record}
+    info = {
+        "data": {"paths": [str(p) for p in data_paths], "summary": headlines.summary(),
+                 "files": [dataclasses.asdict(r) for r in headlines.files], "val_percent": val_percent},
+        "cli": cli_record,
+        "command": "python -m lstm_textgen " + " ".join(shlex.quote(a) for a in argv),
+        "init_from": args.init_from,
+    }  # fmt: skip
+    print(f"vocabulary {len(vocab):,} tokens; {len(train_texts):,} training and {len(val_texts):,} validation "
+          f"headlines", file=sys.stderr)  # fmt: skip
+    model = train(train_texts, val_texts, vocab, model_config, train_config, args.out, resume=bool(args.resume),
+                  init_from=init_from, info=info, progress=not args.quiet)  # fmt: skip
+    best = model.metrics.get("best", {})
+    print(f"best validation perplexity {best.get('val_ppl') or float('nan'):.2f} at epoch {best.get('epoch')}; "
+          f"checkpoint: {args.out}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .checkpoint import load_model
+    from .generate import generate, make_options
+
+    opts = make_options(num=args.num, max_words=args.max_words, temperature=args.temperature, top_k=args.top_k,
+                        top_p=args.top_p, seed=args.seed)  # fmt: skip
+    model = load_model(_checkpoint_arg(args.checkpoint), device=args.device)
+    result = generate(model, args.prompt, options=opts)
+    if result.unknown_words:
+        print("note: not in the vocabulary, read as <unk>: " + ", ".join(result.unknown_words), file=sys.stderr)
+    if result.truncated:
+        print("note: the prompt was long; only its last words were used", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        for h in result.headlines:
+            print(h.text)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import load_model
+    from .data import load_headlines
+    from .evaluate import evaluate
+
+    model = load_model(_checkpoint_arg(args.checkpoint), device=args.device)
+    headlines = load_headlines(args.data, column=args.column)
+    print(headlines.summary(), file=sys.stderr)
+    ev = evaluate(model, headlines.texts, batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps({"perplexity": ev.perplexity, "unk_rate": ev.unk_rate, "headlines": ev.headlines,
+                          "tokens": ev.tokens}))  # fmt: skip
+    else:
+        print(f"perplexity {ev.perplexity:.2f} over {ev.tokens:,} tokens of {ev.headlines:,} headlines "
+              f"(<eos> included); unknown words {ev.unk_rate:.1%}")  # fmt: skip
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .checkpoint import push
+
+    url = push(args.checkpoint, args.repo_id, private=args.private or None, token=args.token)
+    print(f"pushed {args.checkpoint} to {url}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return cmd_train(args, argv)
+        if args.command == "generate":
+            return cmd_generate(args)
+        if args.command == "evaluate":
+            return cmd_evaluate(args)
+        return cmd_push(args)
+    except (LstmTextgenError, ValueError, FloatingPointError) as e:
+        _err(str(e))
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except MemoryError:
+        _err("out of memory; try a smaller --batch-size or model")
+        return 1

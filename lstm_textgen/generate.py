@@ -1,0 +1,230 @@
+"""Sampling headlines: all of a request's headlines in one batch, the LSTM state carried from step
+to step (the prefix is never re-run), finished rows dropped, ids looked up in O(1).
+
+Every call owns its ``torch.Generator``: the same seed and options give the same headlines,
+whatever else the process is doing.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+import torch
+
+from .model import HeadlineModel
+from .text import clean, headline_case
+from .vocab import BOS_ID, EOS, EOS_ID, PAD_ID, UNK_ID
+
+MAX_NUM = 100  # headlines a call
+MAX_WORDS = 100  # new words a headline
+MAX_PROMPT_WORDS = 50  # context kept from a seed phrase (its last words)
+MAX_TOP_K = 1_000_000
+NEVER_EMITTED = (PAD_ID, BOS_ID, UNK_ID)
+
+
+@dataclass
+class Headline:
+    """One generated headline: the seed words, the new words with their probabilities, how it ended."""
+
+    prompt_words: list[str]
+    words: list[str] = field(default_factory=list)
+    probs: list[float] = field(default_factory=list)
+    ended: bool = False  # reached <eos> before the length cap
+    alternatives: list[list[tuple[str, float]]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """Display string in headline case."""
+        return headline_case(self.prompt_words + self.words)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["text"] = self.text
+        d["alternatives"] = [[[w, p] for w, p in alts] for alts in self.alternatives]
+        return d
+
+
+@dataclass
+class Generation:
+    """A request's result: its headlines plus what the user should know about their seed phrase."""
+
+    headlines: list[Headline]
+    prompt_words: list[str]
+    unknown_words: list[str]  # seed words missing from the vocabulary (fed to the model as <unk>)
+    truncated: bool  # the seed phrase was longer than MAX_PROMPT_WORDS; its last words were kept
+    seed: int  # the seed used: pass it back to get the same headlines
+    done: bool = False  # False while streaming
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "headlines": [h.to_dict() for h in self.headlines],
+            "prompt_words": self.prompt_words,
+            "unknown_words": self.unknown_words,
+            "truncated": self.truncated,
+            "seed": self.seed,
+        }
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(value, float) and (
+        not math.isfinite(value) or value != int(value)
+    ):
+        raise ValueError(f"{name} must be a whole number from {lo} to {hi}, got {value!r}")
+    value = int(value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be from {lo} to {hi}, got {value}")
+    return value
+
+
+def _check_float(name: str, value: Any, lo: float, hi: float, lo_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number from {lo} to {hi}, got {value!r}")
+    value = float(value)
+    if value > hi or value < lo or (lo_open and value == lo):
+        bound = f"above {lo}" if lo_open else f"from {lo}"
+        raise ValueError(f"{name} must be {bound} to {hi}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated sampling options. Temperature 0 is greedy; top_k 0 and top_p 1 switch those filters off."""
+
+    num: int = 1
+    max_words: int = 20
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None
+    alternatives: int = 5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num", _check_int("num", self.num, 1, MAX_NUM))
+        object.__setattr__(self, "max_words", _check_int("max_words", self.max_words, 1, MAX_WORDS))
+        object.__setattr__(self, "temperature", _check_float("temperature", self.temperature, 0.0, 10.0))
+        object.__setattr__(self, "top_k", _check_int("top_k", self.top_k, 0, MAX_TOP_K))
+        object.__setattr__(self, "top_p", _check_float("top_p", self.top_p, 0.0, 1.0, lo_open=True))
+        object.__setattr__(self, "alternatives", _check_int("alternatives", self.alternatives, 0, 20))
+        if self.seed is not None:
+            object.__setattr__(self, "seed", _check_int("seed", self.seed, 0, 2**63 - 1))
+
+
+def make_options(**options: Any) -> Options:
+    """Options from keyword arguments; an unknown name is a ValueError like a bad value."""
+    names = set(Options.__dataclass_fields__)
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown}; known: {sorted(names)}")
+    return Options(**options)
+
+
+def prepare_prompt(model: HeadlineModel, prompt: str) -> tuple[list[str], list[str], bool]:
+    """(words kept, words not in the vocabulary, truncated?) for a raw seed phrase."""
+    if prompt is None:
+        prompt = ""
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be text, got {type(prompt).__name__}")
+    ws = clean(prompt).split()
+    truncated = len(ws) > MAX_PROMPT_WORDS
+    ws = ws[-MAX_PROMPT_WORDS:]
+    assert model.vocab is not None
+    unknown = list(dict.fromkeys(w for w in ws if w not in model.vocab))
+    return ws, unknown, truncated
+
+
+def _filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """Keep the top-k tokens, then the smallest set whose probability reaches top_p (at least one)."""
+    if 0 < top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        p_sorted = torch.softmax(sorted_logits, dim=-1)
+        drop_sorted = p_sorted.cumsum(dim=-1) - p_sorted >= top_p  # the tokens before already reach top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+@torch.inference_mode()
+def _run(model: HeadlineModel, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+    logits, state = model(tokens.to(model.device), state)
+    return logits[:, -1].float().cpu(), state
+
+
+def _choose(
+    logits: torch.Tensor, opts: Options, gen: torch.Generator, allow_eos: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(chosen ids, their model probabilities, top alternatives' probs and ids) for a batch of logits."""
+    logits = logits.clone()
+    logits[:, list(NEVER_EMITTED)] = float("-inf")
+    if not allow_eos:
+        logits[:, EOS_ID] = float("-inf")
+    probs = torch.softmax(logits, dim=-1)  # the model's own distribution over what may be emitted
+    if opts.temperature == 0:
+        chosen = probs.argmax(dim=-1)
+    else:
+        filtered = _filter_logits(logits / opts.temperature, opts.top_k, opts.top_p)
+        chosen = torch.multinomial(torch.softmax(filtered, dim=-1), 1, generator=gen).squeeze(1)
+    alt_p, alt_i = torch.topk(probs, min(opts.alternatives, probs.size(-1)), dim=-1)
+    return chosen, probs.gather(1, chosen[:, None]).squeeze(1), alt_p, alt_i
+
+
+def stream(model: HeadlineModel, prompt: str = "", **options: Any) -> Iterator[Generation]:
+    """Yield the growing headlines after every step; the last item has ``done=True``.
+
+    Raises ValueError (before any work) for an option out of range or a prompt that is not text.
+    """
+    opts = options.pop("options", None) or make_options(**options)
+    if model.vocab is None:
+        raise ValueError("the model has no vocabulary; load it with load_model()")
+    itos = model.vocab.itos
+    prompt_words, unknown, truncated = prepare_prompt(model, prompt)
+    seed = opts.seed if opts.seed is not None else secrets.randbits(63)
+    gen = torch.Generator().manual_seed(seed)
+    headlines = [Headline(prompt_words=list(prompt_words)) for _ in range(opts.num)]
+    result = Generation(headlines, list(prompt_words), unknown, truncated, seed)
+
+    prefix = torch.tensor([[BOS_ID, *model.vocab.encode(prompt_words)]], dtype=torch.long)
+    logits, state = _run(model, prefix, None)
+    rows = torch.zeros(opts.num, dtype=torch.long)
+    logits, state = logits.index_select(0, rows), model.select_state(state, rows.to(model.device))
+    active = torch.arange(opts.num)  # which headlines the batch rows belong to
+    yield result
+    for step in range(opts.max_words):
+        chosen, p, alt_p, alt_i = _choose(logits, opts, gen, allow_eos=bool(prompt_words) or step > 0)
+        keep = []
+        for row, (idx, tok) in enumerate(zip(active.tolist(), chosen.tolist())):
+            h = headlines[idx]
+            if tok == EOS_ID:
+                h.ended = True
+                continue
+            h.words.append(itos[tok])
+            h.probs.append(float(p[row]))
+            h.alternatives.append(
+                [(itos[j], float(q)) for j, q in zip(alt_i[row].tolist(), alt_p[row].tolist()) if q > 0]
+            )
+            keep.append(row)
+        if not keep or step == opts.max_words - 1:
+            break
+        yield result
+        sel = torch.tensor(keep, dtype=torch.long)
+        active = active.index_select(0, sel)
+        logits, state = _run(model, chosen.index_select(0, sel)[:, None], model.select_state(state, sel.to(model.device)))
+    result.done = True
+    yield result
+
+
+def generate(model: HeadlineModel, prompt: str = "", **options: Any) -> Generation:
+    """All headlines of a request, at once. Options as in :class:`Options`."""
+    result = None
+    for result in stream(model, prompt, **options):
+        pass
+    assert result is not None
+    return result
+
+
+__all__ = ["EOS", "Generation", "Headline", "Options", "generate", "make_options", "prepare_prompt", "stream"]

@@ -1,0 +1,240 @@
+"""The language models: our regularised 5-layer LSTM, and the tutorial's 2-word-window LSTM for comparison.
+
+Both read a headline as ``<bos> w1 .. wn <eos>`` and give, at every position, logits for the
+next token, so one training loop, one evaluation and one sampler serve both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from huggingface_hub import ModelCard, PyTorchModelHubMixin
+
+from .vocab import BOS_ID, PAD_ID, Vocab
+
+ARCHS = ("lstm", "tutorial")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model's layers; saved as the checkpoint's config.json."""
+
+    vocab_size: int
+    arch: str = "lstm"
+    num_layers: int = 5
+    emb_dim: int = 256
+    hidden_dim: int = 512
+    # AWD-LSTM regularisation (Merity et al. 2017); all ignored by the tutorial arch.
+    emb_dropout: float = 0.1  # drop whole words from the embedding matrix
+    input_dropout: float = 0.3  # locked (same mask at every step) on the LSTM input
+    hidden_dropout: float = 0.25  # locked, between LSTM layers
+    output_dropout: float = 0.3  # locked, before the decoder
+    weight_drop: float = 0.3  # DropConnect on hidden-to-hidden weights
+    tie_weights: bool = True  # decoder shares the embedding (with a projection if hidden_dim != emb_dim)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        for name in ("vocab_size", "num_layers", "emb_dim", "hidden_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.vocab_size < 5:
+            raise ValueError("vocab_size must be at least 5 (4 special tokens and a word)")
+        for name in ("emb_dropout", "input_dropout", "hidden_dropout", "output_dropout", "weight_drop"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        if not isinstance(self.tie_weights, bool):
+            raise ValueError(f"tie_weights must be true or false, got {self.tie_weights!r}")
+
+    @classmethod
+    def tutorial(cls, vocab_size: int) -> "ModelConfig":
+        """The tutorial's sizes: Embedding(V, 16) -> LSTM(16, 64, 5 layers) -> Linear(128, V) -> ReLU -> Linear(V, V)."""
+        return cls(
+            vocab_size=vocab_size, arch="tutorial", num_layers=5, emb_dim=16, hidden_dim=64,
+            emb_dropout=0.0, input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0, weight_drop=0.0,
+            tie_weights=False,
+        )  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Strict: unknown or missing keys are errors, never silently defaulted."""
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown keys {unknown}")
+        missing = sorted(n for n in names if n not in data)
+        if missing:
+            raise ValueError(f"missing keys {missing}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """One dropout mask per sequence, reused at every time step (variational dropout)."""
+    if not training or p == 0:
+        return x
+    mask = x.new_empty(x.size(0), 1, x.size(2)).bernoulli_(1 - p) / (1 - p)
+    return x * mask
+
+
+LSTMState = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class LSTMNet(nn.Module):
+    """Embedding -> ``num_layers`` stacked LSTMs (one ``nn.LSTM`` a layer, so dropout can sit between) -> tied decoder."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb_dim, padding_idx=PAD_ID)
+        self.layers = nn.ModuleList(
+            nn.LSTM(cfg.emb_dim if i == 0 else cfg.hidden_dim, cfg.hidden_dim, batch_first=True)
+            for i in range(cfg.num_layers)
+        )
+        if cfg.tie_weights:
+            self.proj = nn.Linear(cfg.hidden_dim, cfg.emb_dim) if cfg.hidden_dim != cfg.emb_dim else None
+            self.decoder_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        else:
+            self.decoder = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.embedding.weight[PAD_ID].zero_()
+
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        weight = self.embedding.weight
+        p = self.cfg.emb_dropout
+        if self.training and p > 0:
+            keep = weight.new_empty(weight.size(0), 1).bernoulli_(1 - p) / (1 - p)
+            weight = weight * keep
+        return F.embedding(tokens, weight, PAD_ID)
+
+    def _run_layer(self, i: int, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
+        layer = self.layers[i]
+        if self.training and self.cfg.weight_drop > 0:
+            w = F.dropout(layer.weight_hh_l0, self.cfg.weight_drop, training=True)
+            return torch.func.functional_call(layer, {"weight_hh_l0": w}, (x, state))
+        return layer(x, state)
+
+    def forward(self, tokens: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
+        """tokens [B, T] -> next-token logits [B, T, V] and the state after the last step."""
+        x = _locked_dropout(self._embed(tokens), self.cfg.input_dropout, self.training)
+        new_state: LSTMState = []
+        for i in range(len(self.layers)):
+            x, s = self._run_layer(i, x, None if state is None else state[i])
+            new_state.append(s)
+            last = i == len(self.layers) - 1
+            x = _locked_dropout(x, self.cfg.output_dropout if last else self.cfg.hidden_dropout, self.training)
+        if self.cfg.tie_weights:
+            if self.proj is not None:
+                x = self.proj(x)
+            logits = F.linear(x, self.embedding.weight, self.decoder_bias)
+        else:
+            logits = self.decoder(x)
+        return logits, new_state
+
+
+class TutorialNet(nn.Module):
+    """The tutorial's model: the last 2 tokens -> Embedding -> 5-layer LSTM -> flatten -> Linear -> ReLU -> Linear.
+
+    As a sequence model, position t sees the window (t-1, t); before the start it sees ``<bos>``.
+    """
+
+    WINDOW = 2
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
+        self.lstm = nn.LSTM(cfg.emb_dim, cfg.hidden_dim, num_layers=cfg.num_layers, batch_first=True)
+        self.fc1 = nn.Linear(cfg.hidden_dim * self.WINDOW, cfg.vocab_size)
+        self.fc2 = nn.Linear(cfg.vocab_size, cfg.vocab_size)
+
+    def window_logits(self, windows: torch.Tensor) -> torch.Tensor:
+        """windows [N, 2] -> logits [N, V] (the tutorial's forward)."""
+        x, _ = self.lstm(self.embedding(windows))
+        return self.fc2(F.relu(self.fc1(x.reshape(x.size(0), -1))))
+
+    def forward(self, tokens: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens [B, T] -> logits [B, T, V]; the state is the token before ``tokens`` (``<bos>`` at the start)."""
+        b, t = tokens.shape
+        prev = tokens.new_full((b, 1), BOS_ID) if state is None else state.view(b, 1)
+        padded = torch.cat([prev, tokens], dim=1)
+        windows = padded.unfold(1, self.WINDOW, 1)  # [B, T, 2]
+        logits = self.window_logits(windows.reshape(b * t, self.WINDOW)).view(b, t, -1)
+        return logits, tokens[:, -1].clone()
+
+
+MODEL_CARD_TAGS = ["lstm", "text-generation", "headlines", "lstm_textgen"]
+
+
+class HeadlineModel(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="lstm_textgen",
+    tags=MODEL_CARD_TAGS,
+    pipeline_tag="text-generation",
+    license="mit",
+    repo_url="https://github.com/lstm-textgen/lstm_textgen",
+):
+    """A checkpointable headline model: config + network + vocabulary (+ training metrics).
+
+    ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from huggingface_hub's mixin;
+    the file format itself lives in :mod:`lstm_textgen.checkpoint`.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if isinstance(config, dict):  # tolerate a plain dict, e.g. from user code
+            config = ModelConfig.from_dict(config)
+        self.config = config
+        self.net: LSTMNet | TutorialNet = LSTMNet(config) if config.arch == "lstm" else TutorialNet(config)
+        self.vocab: Vocab | None = None
+        self.metrics: dict[str, Any] = {}
+        self.source: str | None = None  # where it was loaded from, for display
+
+    def forward(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        return self.net(tokens, state)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @staticmethod
+    def select_state(state: Any, rows: torch.Tensor) -> Any:
+        """The state of a subset (or repetition) of the batch rows."""
+        if isinstance(state, torch.Tensor):
+            return state.index_select(0, rows)
+        return [(h.index_select(1, rows), c.index_select(1, rows)) for h, c in state]
+
+    # --- huggingface_hub mixin hooks: the checkpoint module holds the format -------------------
+    def _save_pretrained(self, save_directory) -> None:
+        from .checkpoint import write_model_files
+
+        write_model_files(self, save_directory)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision=None, cache_dir=None, force_download=False,
+                         local_files_only=False, token=None, map_location: str = "cpu", **_: Any):  # fmt: skip
+        from .checkpoint import load_model
+
+        return load_model(model_id, device=map_location, revision=revision, cache_dir=cache_dir,
+                          force_download=force_download, local_files_only=local_files_only, token=token)  # fmt: skip
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        from .checkpoint import model_card_text
+
+        return ModelCard(model_card_text(self))

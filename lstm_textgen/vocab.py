@@ -1,0 +1,97 @@
+"""The vocabulary: word <-> id, with the special tokens every checkpoint shares."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .errors import CheckpointError
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+SPECIALS = (PAD, UNK, BOS, EOS)
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
+FORMAT = "lstm_textgen.vocab/1"
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Ids 0-3 are the specials; words follow by falling training frequency (ties alphabetical)."""
+
+    itos: tuple[str, ...]
+    stoi: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if tuple(self.itos[:4]) != SPECIALS:
+            raise ValueError(f"a vocabulary must start with {list(SPECIALS)}")
+        stoi = {w: i for i, w in enumerate(self.itos)}
+        if len(stoi) != len(self.itos):
+            raise ValueError("a vocabulary must not repeat a word")
+        object.__setattr__(self, "stoi", stoi)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.stoi and self.stoi[word] >= len(SPECIALS)  # type: ignore[index]
+
+    def id(self, word: str) -> int:
+        return self.stoi.get(word, UNK_ID) if word not in SPECIALS else UNK_ID
+
+    def encode(self, words: Iterable[str]) -> list[int]:
+        return [self.id(w) for w in words]
+
+    def encode_headline(self, words: Iterable[str]) -> list[int]:
+        """``<bos> w1 .. wn <eos>``: the sequence the model learns to predict."""
+        return [BOS_ID, *self.encode(words), EOS_ID]
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return self.itos[len(SPECIALS):]
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, "tokens": list(self.itos)}, ensure_ascii=False, indent=0)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "vocab.json") -> "Vocab":
+        try:
+            data = json.loads(text)
+            if data.get("format") != FORMAT:
+                raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
+            tokens = data["tokens"]
+            if not all(isinstance(t, str) for t in tokens):
+                raise ValueError("tokens must be strings")
+            return cls(tuple(tokens))
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{source}: not a valid lstm_textgen vocabulary ({e})") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Vocab":
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{path}: cannot read the vocabulary ({e})") from None
+        return cls.from_json(text, source=str(path))
+
+
+def build_vocab(headlines: Iterable[list[str]], min_count: int = 2, max_vocab: int | None = None) -> Vocab:
+    """Words seen at least ``min_count`` times, the ``max_vocab`` most frequent at most (specials included).
+
+    Rarer words become ``<unk>``, so the model learns what to do with words it never saw.
+    """
+    if min_count < 1:
+        raise ValueError("min_count must be at least 1")
+    if max_vocab is not None and max_vocab <= len(SPECIALS):
+        raise ValueError(f"max_vocab must be more than {len(SPECIALS)} (the special tokens)")
+    counts: Counter[str] = Counter()
+    for ws in headlines:
+        counts.update(ws)
+    ranked = sorted((w for w, c in counts.items() if c >= min_count and w not in SPECIALS), key=lambda w: (-counts[w], w))
+    if max_vocab is not None:
+        ranked = ranked[: max_vocab - len(SPECIALS)]
+    return Vocab((*SPECIALS, *ranked))

@@ -1,0 +1,203 @@
+import json
+import os
+import pickle
+import shutil
+
+import pytest
+import torch
+
+from lstm_textgen import CheckpointError, HeadlineModel, load_model, save_checkpoint
+from lstm_textgen.checkpoint import CONFIG_FILE, METRICS_FILE, VOCAB_FILE, WEIGHTS_FILE
+from lstm_textgen.model import ModelConfig
+
+
+def _outputs(model):
+    torch.manual_seed(0)
+    x = torch.randint(4, model.config.vocab_size, (3, 9))
+    with torch.no_grad():
+        return model(x)[0]
+
+
+def test_checkpoint_folder_has_every_file(tiny_checkpoint):
+    names = {p.name for p in tiny_checkpoint.iterdir()}
+    assert {CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, METRICS_FILE, "README.md", "training_state.safetensors"} <= names
+    card = (tiny_checkpoint / "README.md").read_text()
+    assert "5-layer LSTM" in card and "Training curve" in card
+    metrics = json.loads((tiny_checkpoint / METRICS_FILE).read_text())
+    assert len(metrics["history"]) == 6 and metrics["best"]["epoch"] >= 1
+    assert set(metrics["history"][0]) >= {"train_loss", "val_loss", "val_ppl", "tokens_per_s", "seconds"}
+
+
+def test_save_load_round_trip_is_exact(tiny_model, tmp_path):
+    save_checkpoint(tiny_model, tmp_path / "copy")
+    again = load_model(tmp_path / "copy")
+    assert again.config == tiny_model.config
+    assert again.vocab == tiny_model.vocab
+    assert again.metrics["history"] == tiny_model.metrics["history"]
+    assert torch.equal(_outputs(again), _outputs(tiny_model))
+    assert not again.training
+
+
+def test_from_pretrained_and_save_pretrained_use_the_same_format(tiny_checkpoint, tmp_path):
+    model = HeadlineModel.from_pretrained(str(tiny_checkpoint))
+    model.save_pretrained(tmp_path / "hf")
+    assert torch.equal(_outputs(load_model(tmp_path / "hf")), _outputs(model))
+
+
+def test_loads_from_a_hub_repo_id_through_the_hub_cache(tiny_checkpoint, tmp_path):
+    """The real huggingface_hub code path, offline: a repo id resolved from a local Hub cache."""
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--someone--headlines"
+    shutil.copytree(tiny_checkpoint, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    model = load_model("someone/headlines", cache_dir=tmp_path / "hub")
+    assert torch.equal(_outputs(model), _outputs(load_model(tiny_checkpoint)))
+    with pytest.raises(CheckpointError, match="could not be fetched from the Hugging Face Hub"):
+        load_model("someone/not-there", cache_dir=tmp_path / "hub")
+
+
+def _copy(src, tmp_path, name="c"):
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_truncated_weights(tiny_checkpoint, tmp_path):
+    c = _copy(tiny_checkpoint, tmp_path)
+    data = (c / WEIGHTS_FILE).read_bytes()
+    (c / WEIGHTS_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: not a valid safetensors file"):
+        load_model(c)
+
+
+def test_corrupt_weights(tiny_checkpoint, tmp_path):
+    c = _copy(tiny_checkpoint, tmp_path)
+    (c / WEIGHTS_FILE).write_bytes(b"\xff" * 64)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors"):
+        load_model(c)
+
+
+def test_nan_weights_are_refused(tiny_checkpoint, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    c = _copy(tiny_checkpoint, tmp_path)
+    t = load_file(c / WEIGHTS_FILE)
+    t["net.decoder_bias"][0] = float("nan")
+    save_file(t, c / WEIGHTS_FILE)
+    with pytest.raises(CheckpointError, match="NaN"):
+        load_model(c)
+
+
+def test_mismatched_config_and_weights(tiny_checkpoint, tmp_path):
+    c = _copy(tiny_checkpoint, tmp_path)
+    cfg = json.loads((c / CONFIG_FILE).read_text())
+    cfg["hidden_dim"] += 1
+    (c / CONFIG_FILE).write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: does not match .*config\.json.*has shape"):
+        load_model(c)
+    cfg["hidden_dim"] -= 1
+    cfg["num_layers"] = 4
+    (c / CONFIG_FILE).write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="unexpected net.layers.4"):
+        load_model(c)
+
+
+def test_vocabulary_from_another_model(tiny_checkpoint, tmp_path):
+    c = _copy(tiny_checkpoint, tmp_path)
+    tokens = json.loads((c / VOCAB_FILE).read_text())
+    tokens["tokens"].append("extra")
+    (c / VOCAB_FILE).write_text(json.dumps(tokens))
+    with pytest.raises(CheckpointError, match=r"vocab\.json: has \d+ tokens but .* says vocab_size"):
+        load_model(c)
+
+
+@pytest.mark.parametrize("missing", [CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE])
+def test_missing_files_are_named(tiny_checkpoint, tmp_path, missing):
+    c = _copy(tiny_checkpoint, tmp_path)
+    (c / missing).unlink()
+    with pytest.raises(CheckpointError, match=missing.replace(".", r"\.") + ": missing"):
+        load_model(c)
+
+
+def test_bad_config_json(tiny_checkpoint, tmp_path):
+    c = _copy(tiny_checkpoint, tmp_path)
+    (c / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"config\.json: unreadable or not JSON"):
+        load_model(c)
+    (c / CONFIG_FILE).write_text(json.dumps({"vocab_size": 10, "arch": "transformer"}))
+    with pytest.raises(CheckpointError, match=r"config\.json: not a valid lstm_textgen model config"):
+        load_model(c)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/lstm_textgen_pwned",))
+
+
+def test_pickle_is_never_executed(tiny_checkpoint, tmp_path):
+    marker = "/tmp/lstm_textgen_pwned"
+    if os.path.exists(marker):
+        os.remove(marker)
+    evil = tmp_path / "model.pt"
+    evil.write_bytes(pickle.dumps(_Boom()))
+    with pytest.raises(CheckpointError, match="pickle files are refused"):
+        load_model(evil)
+    c = _copy(tiny_checkpoint, tmp_path)
+    (c / WEIGHTS_FILE).unlink()
+    (c / "pytorch_model.bin").write_bytes(pickle.dumps(_Boom()))
+    with pytest.raises(CheckpointError, match="only pickle weights, which are refused"):
+        load_model(c)
+    (c / WEIGHTS_FILE).write_bytes(pickle.dumps(_Boom()))  # a pickle under the safetensors name
+    with pytest.raises(CheckpointError, match="not a valid safetensors file"):
+        load_model(c)
+    assert not os.path.exists(marker)
+
+
+def test_missing_local_folder_says_how_to_train(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint folder. Train one with"):
+        load_model(tmp_path / "nothing")
+
+
+def test_loads_on_the_device_asked_for(tiny_checkpoint):
+    assert load_model(tiny_checkpoint, device="cpu").device.type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            load_model(tiny_checkpoint, device="cuda")
+
+
+def test_save_refuses_to_overwrite_a_folder_that_is_not_a_checkpoint(tiny_model, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(CheckpointError, match="not an lstm_textgen checkpoint"):
+        save_checkpoint(tiny_model, tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_failed_save_leaves_the_old_checkpoint(tiny_model, tmp_path):
+    target = tmp_path / "ro" / "ckpt"
+    save_checkpoint(tiny_model, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    os.chmod(tmp_path / "ro", 0o500)
+    try:
+        if os.geteuid() == 0:
+            pytest.skip("root ignores folder permissions; see the disk-full test in test_robustness")
+        with pytest.raises(CheckpointError, match="cannot save checkpoint .* previous checkpoint there is unchanged"):
+            save_checkpoint(tiny_model, target)
+    finally:
+        os.chmod(tmp_path / "ro", 0o700)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+
+
+def test_interrupted_swap_is_recovered(tiny_model, tmp_path):
+    """A kill between the two renames of a save leaves the old copy beside the path; loading puts it back."""
+    target = tmp_path / "ck"
+    save_checkpoint(tiny_model, target)
+    os.rename(target, tmp_path / ".ck.old-deadbeef")
+    model = load_model(target)
+    assert target.is_dir() and torch.equal(_outputs(model), _outputs(tiny_model))
+
+
+def test_untrained_model_without_vocab_cannot_be_saved(tmp_path):
+    with pytest.raises(CheckpointError, match="vocabulary"):
+        save_checkpoint(HeadlineModel(ModelConfig(vocab_size=10)), tmp_path / "x")

@@ -1,0 +1,132 @@
+"""The command line, run as a user runs it: a real subprocess, real files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import DATA, ROOT
+
+TINY = ["--emb-dim", "32", "--hidden-dim", "48", "--batch-size", "16", "--lr", "0.01", "--warmup-steps", "10"]
+
+
+def run(*args, timeout=120, env=None):
+    return subprocess.run([sys.executable, "-m", "lstm_textgen", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def assert_clean_error(proc, *fragments):
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, proc.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def cli_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "model"
+    proc = run("train", "--data", DATA / "headlines.txt", "--out", out, "--epochs", "3", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert "400 headlines from 1 file(s)" in proc.stderr
+    assert "epoch 3: train loss" in proc.stderr
+    assert "batch/s" in proc.stderr or "batch]" in proc.stderr  # the tqdm progress bar
+    assert "best validation perplexity" in proc.stderr
+    return out
+
+
+def test_train_writes_a_checkpoint(cli_checkpoint):
+    metrics = json.loads((cli_checkpoint / "metrics.json").read_text())
+    assert len(metrics["history"]) == 3
+    assert metrics["command"].startswith("python -m lstm_textgen train --data")
+    assert metrics["model_config"]["num_layers"] == 5
+
+
+def test_generate_prints_headlines(cli_checkpoint):
+    proc = run("generate", "--checkpoint", cli_checkpoint, "--prompt", "trump", "--num", "4", "--seed", "3")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 4 and all(line.startswith("Trump") for line in lines)
+    again = run("generate", "--checkpoint", cli_checkpoint, "--prompt", "trump", "--num", "4", "--seed", "3")
+    assert again.stdout == proc.stdout
+
+
+def test_generate_json_and_unknown_words(cli_checkpoint):
+    proc = run("generate", "--checkpoint", cli_checkpoint, "--prompt", "senate zyzzyva", "--num", "2",
+               "--temperature", "0", "--top-k", "5", "--top-p", "0.9", "--max-words", "6", "--seed", "1", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["unknown_words"] == ["zyzzyva"] and data["seed"] == 1
+    assert len(data["headlines"]) == 2 and len(data["headlines"][0]["words"]) <= 6
+    assert "not in the vocabulary, read as <unk>: zyzzyva" in proc.stderr
+
+
+def test_generate_bad_option_is_a_clear_error(cli_checkpoint):
+    assert_clean_error(run("generate", "--checkpoint", cli_checkpoint, "--temperature", "-1"), "temperature")
+    assert_clean_error(run("generate", "--checkpoint", cli_checkpoint, "--num", "0"), "num must be from 1")
+
+
+def test_evaluate_json(cli_checkpoint):
+    proc = run("evaluate", "--checkpoint", cli_checkpoint, "--data", DATA / "headlines.txt", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) == {"perplexity", "unk_rate", "headlines", "tokens"}
+    assert data["headlines"] == 400 and data["tokens"] > 400 and 1 < data["perplexity"] < 100
+    plain = run("evaluate", "--checkpoint", cli_checkpoint, "--data", DATA / "headlines.txt")
+    assert plain.stdout.startswith("perplexity ")
+
+
+def test_data_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,body\n1,x\n")
+    assert_clean_error(run("train", "--data", bad, "--out", tmp_path / "o"), "bad.csv", "columns found: 'id', 'body'")
+    assert_clean_error(run("train", "--data", str(tmp_path / "nothing*.csv"), "--out", tmp_path / "o"), "matches no files")
+    assert not (tmp_path / "o").exists()
+
+
+def test_checkpoint_errors_are_one_line(tmp_path):
+    assert_clean_error(run("generate", "--checkpoint", tmp_path / "none"), "Train one with")
+    assert_clean_error(run("evaluate", "--checkpoint", tmp_path / "none", "--data", DATA / "headlines.txt"),
+                       "no such checkpoint folder")  # fmt: skip
+
+
+def test_push_without_network_is_a_clear_error(cli_checkpoint):
+    proc = run("push", "--checkpoint", cli_checkpoint, "--repo-id", "someone/headlines", env={"HF_HUB_OFFLINE": "1"})
+    assert_clean_error(proc, "cannot push to someone/headlines")
+
+
+def test_every_flag_has_help():
+    from lstm_textgen.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert set(sub.choices) == {"train", "generate", "evaluate", "push"}
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            assert action.help, f"{name} {action.option_strings} has no help"
+        assert run(name, "--help").returncode == 0
+
+
+def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
+    out = tmp_path / "m"
+    proc = subprocess.Popen([sys.executable, "-m", "lstm_textgen", "train", "--data", str(DATA / "headlines.txt"),
+                             "--out", str(out), "--epochs", "500", "--patience", "500", *TINY],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 60
+    while not (out / "metrics.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert (out / "metrics.json").exists()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted: the best checkpoint so far" in err and "Traceback" not in err
+    done = run("generate", "--checkpoint", out, "--num", "1", "--seed", "0")
+    assert done.returncode == 0 and done.stdout.strip()
+    resumed = run("train", "--resume", out, "--epochs", str(len(json.loads((out / "metrics.json").read_text())["history"]) + 1))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from" in resumed.stderr

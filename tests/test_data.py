@@ -1,0 +1,106 @@
+import os
+import shutil
+
+import pytest
+
+from conftest import DATA
+from lstm_textgen.data import load_headlines, split
+from lstm_textgen.errors import DataError
+
+
+def test_nyt_style_csv_drops_unknown_empty_and_duplicates():
+    hl = load_headlines(DATA / "ArticlesSample.csv")
+    rep = hl.files[0]
+    assert rep.column == "headline"
+    assert (rep.rows, rep.unknown, rep.empty, rep.duplicates, rep.kept) == (10, 2, 1, 1, 6)
+    assert "venezuelas descent into dictatorship" in hl.texts
+    assert "fire and fury trumps warning to north korea" in hl.texts
+    assert "unknown" not in hl.texts
+    assert len(hl) == 6
+    assert "2 'Unknown'" in hl.summary() and "1 duplicates" in hl.summary()
+
+
+def test_other_column_names_and_text_files(tmp_path):
+    abc = load_headlines(DATA / "abc_sample.csv")
+    assert abc.files[0].column == "headline_text" and len(abc) == 4
+    titles = load_headlines(DATA / "titles.csv")  # header "Title": found case-insensitively
+    assert titles.files[0].column == "Title" and titles.texts == ["markets rally as rates hold", "storm hits the coast"]
+    txt = load_headlines(DATA / "headlines.txt")
+    assert len(txt) == 400 and txt.files[0].column is None
+
+
+def test_column_flag_picks_another_column():
+    hl = load_headlines(DATA / "ArticlesSample.csv", column="KEYWORDS")
+    assert "niger africa" in hl.texts
+
+
+def test_folders_and_globs_and_order_independence(tmp_path):
+    for name in ("ArticlesSample.csv", "abc_sample.csv"):
+        shutil.copy(DATA / name, tmp_path / name)
+    (tmp_path / "notes.md").write_text("ignored: not .csv or .txt")
+    by_folder = load_headlines(tmp_path)
+    by_glob = load_headlines(str(tmp_path / "*.csv"))
+    reordered = load_headlines([tmp_path / "abc_sample.csv", tmp_path / "ArticlesSample.csv"])
+    assert by_folder.texts == by_glob.texts == reordered.texts
+    assert len(by_folder.files) == 2
+
+
+def test_bad_files_give_one_clear_error_naming_the_file(tmp_path):
+    nocol = tmp_path / "nocol.csv"
+    nocol.write_text("id,body\n1,hello\n")
+    with pytest.raises(DataError, match=r"nocol\.csv: no headline column .*columns found: 'id', 'body'; name one with --column"):
+        load_headlines(nocol)
+    with pytest.raises(DataError, match=r"nocol\.csv: no column 'title'"):
+        load_headlines(nocol, column="title")
+    with pytest.raises(DataError, match="matches no files"):
+        load_headlines(str(tmp_path / "Articles*.csv"))
+    with pytest.raises(DataError, match="no such file or folder"):
+        load_headlines(tmp_path / "missing.csv")
+    junk = tmp_path / "junk.csv"
+    junk.write_text("headline\nUnknown\n\n!!!\n")
+    with pytest.raises(DataError, match=r"no usable headlines in .*junk\.csv"):
+        load_headlines(junk)
+    binary = tmp_path / "weights.csv"
+    binary.write_bytes(b"\x00\x01\x02\x00" * 1000)
+    with pytest.raises(DataError, match="weights.csv: looks like a binary file"):
+        load_headlines(binary)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match="empty.csv: empty CSV"):
+        load_headlines(empty)
+    (tmp_path / "emptydir").mkdir()
+    with pytest.raises(DataError, match="no .csv or .txt files"):
+        load_headlines(tmp_path / "emptydir")
+
+
+def test_unreadable_file(tmp_path):
+    if os.geteuid() != 0:
+        f = tmp_path / "locked.csv"
+        f.write_text("headline\nA\n")
+        f.chmod(0)
+    else:  # root reads any file whatever its mode; this one fails with EIO for everyone
+        f = "/proc/self/mem"
+        if not os.path.exists(f):
+            pytest.skip("needs /proc/self/mem (Linux) to have an unreadable file as root")
+    with pytest.raises(DataError, match=f"{os.path.basename(f)}: cannot read"):
+        load_headlines(f)
+
+
+def test_a_folder_named_like_a_file_is_reported(tmp_path):
+    d = tmp_path / "looks.csv"
+    d.mkdir()
+    with pytest.raises(DataError, match="looks.csv: folder has no .csv or .txt files"):
+        load_headlines(d)
+
+
+def test_split_is_deterministic_and_by_content():
+    texts = load_headlines(DATA / "headlines.txt").texts
+    tr, va = split(texts, 10)
+    assert 20 <= len(va) <= 60 and len(tr) + len(va) == len(texts)
+    tr2, va2 = split(list(reversed(texts)), 10)
+    assert sorted(va2) == sorted(va)
+    # adding data never moves an existing headline across the split
+    tr3, va3 = split(texts + ["a brand new headline"], 10)
+    assert set(va) <= set(va3)
+    with pytest.raises(ValueError):
+        split(texts, 100)

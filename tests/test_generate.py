@@ -1,0 +1,124 @@
+import math
+
+import pytest
+
+from lstm_textgen import generate, stream
+from lstm_textgen.generate import MAX_PROMPT_WORDS
+from lstm_textgen.vocab import SPECIALS
+
+
+def _texts(result):
+    return [h.text for h in result.headlines]
+
+
+def test_same_seed_same_headlines(tiny_model):
+    a = generate(tiny_model, "trump", num=5, seed=123, temperature=1.0)
+    b = generate(tiny_model, "trump", num=5, seed=123, temperature=1.0)
+    c = generate(tiny_model, "trump", num=5, seed=124, temperature=1.0)
+    assert _texts(a) == _texts(b)
+    assert _texts(a) != _texts(c)
+    assert a.seed == 123
+
+
+def test_random_seed_is_reported_and_reproduces(tiny_model):
+    a = generate(tiny_model, "", num=4)
+    b = generate(tiny_model, "", num=4, seed=a.seed)
+    assert _texts(a) == _texts(b)
+
+
+def test_greedy_ignores_the_seed_and_matches_top_k_1(tiny_model):
+    g1 = generate(tiny_model, "congress", num=2, temperature=0, seed=1)
+    g2 = generate(tiny_model, "congress", num=2, temperature=0, seed=2)
+    k1 = generate(tiny_model, "congress", num=2, temperature=1.5, top_k=1, seed=3)
+    p0 = generate(tiny_model, "congress", num=2, temperature=1.5, top_p=1e-9, seed=4)
+    assert _texts(g1) == _texts(g2) == _texts(k1) == _texts(p0)
+    assert g1.headlines[0].text == g1.headlines[1].text
+    for h in g1.headlines:  # greedy picks the likeliest word each time
+        assert all(alts[0][0] == w for w, alts in zip(h.words, h.alternatives))
+
+
+def test_headlines_end_at_eos_and_respect_the_length_cap(tiny_model):
+    r = generate(tiny_model, "", num=20, max_words=30, temperature=0.7, seed=0)
+    assert sum(h.ended for h in r.headlines) >= 18  # the training headlines are 4-9 words long
+    for h in r.headlines:
+        assert 1 <= len(h.words) <= 30
+    capped = generate(tiny_model, "", num=5, max_words=2, seed=0)
+    assert all(len(h.words) <= 2 for h in capped.headlines)
+    assert any(not h.ended for h in capped.headlines)
+
+
+def test_special_tokens_are_never_emitted(tiny_model):
+    r = generate(tiny_model, "zzz qqq", num=30, max_words=15, temperature=2.0, seed=7)
+    for h in r.headlines:
+        assert not set(h.words) & set(SPECIALS)
+        for alts in h.alternatives:
+            assert not {w for w, _ in alts} & {"<pad>", "<bos>", "<unk>"}
+
+
+def test_probabilities_and_alternatives(tiny_model):
+    r = generate(tiny_model, "trump", num=3, seed=5)
+    for h in r.headlines:
+        assert len(h.probs) == len(h.words) == len(h.alternatives)
+        assert all(0 < p <= 1 for p in h.probs)
+        for alts in h.alternatives:
+            ps = [p for _, p in alts]
+            assert ps == sorted(ps, reverse=True) and len(alts) == 5
+
+
+def test_unknown_words_are_reported_not_fatal(tiny_model):
+    r = generate(tiny_model, "Trump’s zyzzyva ZYZZYVA plan", num=2, seed=0)
+    assert r.unknown_words == ["trumps", "zyzzyva"]  # "trump" is known, "trumps" is not
+    assert r.prompt_words == ["trumps", "zyzzyva", "zyzzyva", "plan"]
+    assert all(h.text.startswith("Trumps Zyzzyva Zyzzyva Plan") and h.words for h in r.headlines)
+
+
+def test_empty_prompt_generates_from_scratch(tiny_model):
+    for prompt in ["", "   ", "!!!", None]:
+        r = generate(tiny_model, prompt, num=2, seed=0)
+        assert r.prompt_words == [] and all(h.words for h in r.headlines)
+
+
+def test_long_prompt_is_truncated_and_said(tiny_model):
+    r = generate(tiny_model, "trump " * (MAX_PROMPT_WORDS + 10), num=1, max_words=3, seed=0)
+    assert r.truncated and len(r.prompt_words) == MAX_PROMPT_WORDS
+
+
+def test_prompt_is_cleaned_like_training_text(tiny_model):
+    a = generate(tiny_model, "“THE   Senate”—", num=3, seed=9)
+    b = generate(tiny_model, "the senate", num=3, seed=9)
+    assert _texts(a) == _texts(b)
+
+
+def test_streaming_grows_word_by_word_and_ends_like_generate(tiny_model):
+    snapshots = [[list(h.words) for h in r.headlines] for r in stream(tiny_model, "the", num=3, seed=11)]
+    assert snapshots[0] == [[], [], []]
+    lengths = [sum(map(len, s)) for s in snapshots]
+    assert lengths == sorted(lengths) and len(snapshots) > 3
+    final = generate(tiny_model, "the", num=3, seed=11)
+    assert snapshots[-1] == [h.words for h in final.headlines]
+
+
+def test_to_dict_is_plain_data(tiny_model):
+    import json
+
+    d = generate(tiny_model, "trump zyzzyva", num=2, seed=0).to_dict()
+    again = json.loads(json.dumps(d))
+    assert again["unknown_words"] == ["zyzzyva"]
+    assert set(again["headlines"][0]) == {"prompt_words", "words", "probs", "ended", "alternatives", "text"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(num=0), dict(num=101), dict(max_words=0), dict(max_words=1000), dict(temperature=-1),
+     dict(temperature=math.nan), dict(temperature=math.inf), dict(top_k=-1), dict(top_p=0), dict(top_p=1.5),
+     dict(seed=-5), dict(num="3"), dict(num=2.5), dict(num=True), dict(colour="blue")],
+)  # fmt: skip
+def test_invalid_options_are_one_clear_value_error(tiny_model, options):
+    with pytest.raises(ValueError) as e:
+        generate(tiny_model, "trump", **options)
+    assert str(e.value) and "\n" not in str(e.value)
+
+
+def test_prompt_must_be_text(tiny_model):
+    with pytest.raises(ValueError, match="prompt must be text"):
+        generate(tiny_model, 42)

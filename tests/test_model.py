@@ -1,0 +1,83 @@
+import pytest
+import torch
+import torch.nn as nn
+
+from lstm_textgen.model import HeadlineModel, ModelConfig
+
+
+def test_default_is_a_five_layer_lstm_with_tied_embeddings():
+    cfg = ModelConfig(vocab_size=100)
+    assert cfg.num_layers == 5
+    m = HeadlineModel(cfg)
+    lstms = [mod for mod in m.modules() if isinstance(mod, nn.LSTM)]
+    assert len(lstms) == 5 and all(isinstance(x, nn.LSTM) for x in m.net.layers)
+    assert m.net.proj is not None  # hidden 512 != embedding 256: projection before the tied decoder
+    assert not any(isinstance(mod, nn.Linear) and mod.out_features == 100 for mod in m.modules())
+
+
+def test_forward_shapes_and_state_carry():
+    m = HeadlineModel(ModelConfig(vocab_size=50, emb_dim=8, hidden_dim=12, num_layers=3)).eval()
+    x = torch.randint(4, 50, (2, 7))
+    logits, state = m(x)
+    assert logits.shape == (2, 7, 50)
+    assert len(state) == 3 and state[0][0].shape == (1, 2, 12)
+    # running in two halves with the state carried equals one full run
+    a, s = m(x[:, :4])
+    b, _ = m(x[:, 4:], s)
+    assert torch.allclose(torch.cat([a, b], 1), logits, atol=1e-6)
+
+
+def test_untied_and_equal_sizes():
+    m = HeadlineModel(ModelConfig(vocab_size=30, emb_dim=16, hidden_dim=16, tie_weights=False, num_layers=2))
+    assert m.net.decoder.out_features == 30
+    m2 = HeadlineModel(ModelConfig(vocab_size=30, emb_dim=16, hidden_dim=16, num_layers=2))
+    assert m2.net.proj is None
+
+
+def test_tutorial_architecture_matches_the_tutorial():
+    m = HeadlineModel(ModelConfig.tutorial(200)).eval()
+    net = m.net
+    assert (net.embedding.num_embeddings, net.embedding.embedding_dim) == (200, 16)
+    assert (net.lstm.input_size, net.lstm.hidden_size, net.lstm.num_layers) == (16, 64, 5)
+    assert (net.fc1.in_features, net.fc1.out_features) == (128, 200)
+    assert (net.fc2.in_features, net.fc2.out_features) == (200, 200)
+    windows = torch.randint(4, 200, (3, 2))
+    assert net.window_logits(windows).shape == (3, 200)
+    seq = torch.randint(4, 200, (2, 6))
+    logits, state = m(seq)
+    assert logits.shape == (2, 6, 200)
+    # position t sees exactly the window (t-1, t)
+    assert torch.allclose(logits[:, 3], net.window_logits(seq[:, 2:4]), atol=1e-5)
+    step, _ = m(seq[:, 4:5], state=seq[:, 3])
+    assert torch.allclose(step[:, 0], logits[:, 4], atol=1e-5)
+
+
+def test_dropout_only_in_training():
+    m = HeadlineModel(ModelConfig(vocab_size=40, emb_dim=8, hidden_dim=8, num_layers=2, weight_drop=0.5))
+    x = torch.randint(4, 40, (2, 5))
+    m.eval()
+    assert torch.equal(m(x)[0], m(x)[0])
+    m.train()
+    torch.manual_seed(0)
+    assert not torch.equal(m(x)[0], m(x)[0])
+    m(x)[0].sum().backward()
+    assert m.net.layers[0].weight_hh_l0.grad is not None  # weight drop still trains the real weights
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [dict(vocab_size=0), dict(arch="gpt"), dict(num_layers=0), dict(emb_dropout=1.0), dict(hidden_dim=2.5),
+     dict(weight_drop=-0.1), dict(tie_weights="yes")],
+)  # fmt: skip
+def test_config_validation(bad):
+    with pytest.raises(ValueError):
+        ModelConfig(**{"vocab_size": 50, **bad})
+
+
+def test_config_from_dict_is_strict():
+    d = ModelConfig(vocab_size=50).to_dict()
+    assert ModelConfig.from_dict(d) == ModelConfig(vocab_size=50)
+    with pytest.raises(ValueError, match="unknown keys"):
+        ModelConfig.from_dict({**d, "extra": 1})
+    with pytest.raises(ValueError, match="missing keys"):
+        ModelConfig.from_dict({k: v for k, v in d.items() if k != "hidden_dim"})

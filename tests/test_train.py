@@ -1,0 +1,106 @@
+import json
+
+import pytest
+import torch
+
+from conftest import TINY_MODEL
+from lstm_textgen import ModelConfig, TrainConfig, build_vocab, load_headlines, load_model, split, train
+from lstm_textgen.errors import CheckpointError
+
+
+@pytest.fixture(scope="module")
+def corpus(headlines_txt):
+    tr, va = split(load_headlines(headlines_txt).texts, 10)
+    vocab = build_vocab((t.split() for t in tr), min_count=2)
+    return tr, va, vocab, ModelConfig(vocab_size=len(vocab), **TINY_MODEL)
+
+
+FAST = dict(batch_size=16, lr=1e-2, warmup_steps=10, seed=0)
+
+
+def test_validation_loss_falls(tiny_checkpoint):
+    history = json.loads((tiny_checkpoint / "metrics.json").read_text())["history"]
+    assert history[-1]["val_loss"] < history[0]["val_loss"] - 0.5
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert all(h["tokens_per_s"] > 0 and h["seconds"] > 0 for h in history)
+
+
+def test_same_seed_same_model(corpus, tmp_path):
+    tr, va, vocab, cfg = corpus
+    a = train(tr, va, vocab, cfg, TrainConfig(epochs=2, **FAST), tmp_path / "a", progress=False)
+    b = train(tr, va, vocab, cfg, TrainConfig(epochs=2, **FAST), tmp_path / "b", progress=False)
+    c = train(tr, va, vocab, cfg, TrainConfig(epochs=2, **{**FAST, "seed": 1}), tmp_path / "c", progress=False)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_interrupt_then_resume_gives_the_uninterrupted_model(corpus, tmp_path):
+    tr, va, vocab, cfg = corpus
+    tc = TrainConfig(epochs=3, **FAST)
+    straight = train(tr, va, vocab, cfg, tc, tmp_path / "straight", progress=False)
+
+    def ctrl_c_in_epoch_2(line: str) -> None:
+        if line.startswith("epoch 2:"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tr, va, vocab, cfg, tc, tmp_path / "run", progress=False, log=ctrl_c_in_epoch_2)
+    kept = load_model(tmp_path / "run")
+    assert [h["epoch"] for h in kept.metrics["history"]] == [1]  # the best checkpoint so far survives
+    resumed = train(tr, va, vocab, cfg, tc, tmp_path / "run", resume=True, progress=False)
+    assert [h["epoch"] for h in resumed.metrics["history"]] == [1, 2, 3]
+    s1, s2 = straight.state_dict(), resumed.state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+def test_resume_refuses_other_data_or_config(corpus, tmp_path):
+    tr, va, vocab, cfg = corpus
+    train(tr, va, vocab, cfg, TrainConfig(epochs=1, **FAST), tmp_path / "r", progress=False)
+    with pytest.raises(CheckpointError, match="other data"):
+        train(tr[:-5], va, vocab, cfg, TrainConfig(epochs=2, **FAST), tmp_path / "r", resume=True, progress=False)
+    other = ModelConfig(vocab_size=cfg.vocab_size, emb_dim=32, hidden_dim=40)
+    with pytest.raises(CheckpointError, match="model config differs"):
+        train(tr, va, vocab, other, TrainConfig(epochs=2, **FAST), tmp_path / "r", resume=True, progress=False)
+
+
+def test_early_stopping_keeps_the_best_epoch(corpus, tmp_path):
+    tr, va, vocab, cfg = corpus
+    # a learning rate this high makes validation loss climb after the first epochs
+    m = train(tr, va, vocab, cfg, TrainConfig(epochs=30, patience=2, batch_size=8, lr=0.05, warmup_steps=0, seed=0),
+              tmp_path / "es", progress=False)  # fmt: skip
+    hist = m.metrics["history"]
+    assert m.metrics["stopped"] == "early_stopping" and len(hist) < 30
+    best = min(hist, key=lambda h: h["val_loss"])
+    assert m.metrics["best"]["epoch"] == best["epoch"]
+    from lstm_textgen import evaluate
+
+    assert evaluate(load_model(tmp_path / "es"), va).loss == pytest.approx(best["val_loss"], rel=1e-5)
+
+
+def test_tutorial_arch_trains_too(corpus, tmp_path):
+    tr, va, vocab, _ = corpus
+    m = train(tr, va, vocab, ModelConfig.tutorial(len(vocab)), TrainConfig(epochs=2, **FAST), tmp_path / "tut",
+              progress=False)  # fmt: skip
+    h = m.metrics["history"]
+    assert h[-1]["val_loss"] < h[0]["val_loss"]
+    assert load_model(tmp_path / "tut").config.arch == "tutorial"
+
+
+def test_pretrained_start_copies_shared_words(corpus, tiny_checkpoint, tmp_path):
+    from lstm_textgen.train import transfer_weights
+    from lstm_textgen.model import HeadlineModel
+
+    tr, va, vocab, cfg = corpus
+    src = load_model(tiny_checkpoint)
+    fresh = HeadlineModel(cfg)
+    fresh.vocab = vocab
+    stats = transfer_weights(fresh, src)
+    assert stats["shared_words"] == len(vocab) and stats["tensors"] == len(fresh.state_dict())
+    assert torch.equal(fresh.net.embedding.weight, src.net.embedding.weight)
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=0), dict(lr=float("nan")), dict(patience=0)])
+def test_train_config_validation(bad):
+    with pytest.raises(ValueError):
+        TrainConfig(**bad)

@@ -1,0 +1,50 @@
+import json
+
+import pytest
+
+from lstm_textgen.errors import CheckpointError
+from lstm_textgen.vocab import BOS_ID, EOS_ID, SPECIALS, UNK_ID, Vocab, build_vocab
+
+HEADLINES = [h.split() for h in ["trump signs order", "trump visits china", "china signs deal", "rare word"]]
+
+
+def test_specials_first_then_by_frequency():
+    v = build_vocab(HEADLINES, min_count=1)
+    assert v.itos[:4] == SPECIALS
+    assert v.itos[4:7] == ("china", "signs", "trump")  # count 2, ties alphabetical
+    assert "rare" in v and "<unk>" not in v
+
+
+def test_min_count_and_max_vocab():
+    assert set(build_vocab(HEADLINES, min_count=2).words) == {"china", "signs", "trump"}
+    assert build_vocab(HEADLINES, min_count=1, max_vocab=6).words == ("china", "signs")
+    with pytest.raises(ValueError):
+        build_vocab(HEADLINES, min_count=0)
+    with pytest.raises(ValueError):
+        build_vocab(HEADLINES, max_vocab=4)
+
+
+def test_encode_unknown_words_become_unk():
+    v = build_vocab(HEADLINES, min_count=2)
+    assert v.encode_headline(["trump", "zzz"]) == [BOS_ID, v.stoi["trump"], UNK_ID, EOS_ID]
+    assert v.encode(["<eos>"]) == [UNK_ID]  # specials cannot be smuggled in as words
+
+
+def test_json_round_trip_exact(tmp_path):
+    v = build_vocab(HEADLINES + [["café", "東京"]], min_count=1)
+    v.save(tmp_path / "vocab.json")
+    w = Vocab.load(tmp_path / "vocab.json")
+    assert w == v and w.stoi == v.stoi
+    assert json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8"))["tokens"][4:] == list(v.words)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[]", '{"format": "other", "tokens": []}', '{"format": "lstm_textgen.vocab/1", "tokens": ["a"]}',
+     '{"format": "lstm_textgen.vocab/1", "tokens": ["<pad>", "<unk>", "<bos>", "<eos>", "a", "a"]}'],
+)  # fmt: skip
+def test_bad_vocab_files_are_clear_errors(tmp_path, text):
+    f = tmp_path / "vocab.json"
+    f.write_text(text)
+    with pytest.raises(CheckpointError, match="vocab.json"):
+        Vocab.load(f)
