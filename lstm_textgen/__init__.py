@@ -8,7 +8,9 @@ The public API, used by the CLI (``python -m lstm_textgen``) and the Gradio app 
         print(h.text)
 """
 
-from .checkpoint import default_checkpoint, load_model, push, save_checkpoint, torch_device
+from .checkpoint import (
+    default_checkpoint, describe, load_model, push, save_checkpoint, suggested_prompts, torch_device,
+)  # fmt: skip
 from .data import Headlines, load_headlines, split
 from .errors import CheckpointError, DataError, LstmTextgenError
 from .evaluate import Evaluation, evaluate
@@ -23,6 +25,6 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError", "DataError", "Evaluation", "Generation", "Headline", "HeadlineModel", "Headlines",
     "LstmTextgenError", "ModelConfig", "Options", "TrainConfig", "Vocab", "build_vocab", "clean",
-    "default_checkpoint", "evaluate", "generate", "headline_case", "load_headlines", "load_model",
-    "make_options", "push", "save_checkpoint", "split", "stream", "torch_device", "train",
+    "default_checkpoint", "describe", "evaluate", "generate", "headline_case", "load_headlines", "load_model",
+    "make_options", "push", "save_checkpoint", "split", "stream", "suggested_prompts", "torch_device", "train",
 ]  # fmt: skip

@@ -45,7 +45,9 @@ def write_model_files(model: HeadlineModel, folder: str | os.PathLike) -> None:
     folder = Path(folder)
     if model.vocab is None:
         raise CheckpointError("cannot save a model without its vocabulary")
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    dtype = getattr(torch, model.config.weights_dtype)
+    tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().to("cpu").contiguous()
+               for k, v in model.state_dict().items()}  # fmt: skip
     save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
     model.vocab.save(folder / VOCAB_FILE)
     (folder / METRICS_FILE).write_text(json.dumps(model.metrics, indent=1, sort_keys=True), encoding="utf-8")
@@ -258,6 +260,12 @@ def load_model(
         for k, v in expected.items()
         if k in tensors and tensors[k].shape != v.shape
     ]
+    want = getattr(torch, config.weights_dtype)
+    problems += [
+        f"{k} is {str(t.dtype).removeprefix('torch.')}, config says weights_dtype {config.weights_dtype}"
+        for k, t in tensors.items()
+        if t.is_floating_point() and t.dtype != want
+    ]
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: does not match {folder / CONFIG_FILE} ({shown})")
@@ -369,6 +377,36 @@ def model_card_text(model: HeadlineModel) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def describe(model: HeadlineModel) -> dict[str, Any]:
+    """What a user may want to know of a loaded model (the app's Model tab shows this)."""
+    cfg, m = model.config, model.metrics or {}
+    best, test = m.get("best") or {}, m.get("test") or {}
+    return {
+        "source": model.source,
+        "arch": cfg.arch,
+        "layers": cfg.num_layers,
+        "emb_dim": cfg.emb_dim,
+        "hidden_dim": cfg.hidden_dim,
+        "parameters": model.num_parameters(),
+        "vocab_size": cfg.vocab_size,
+        "training_data": (m.get("data") or {}).get("summary"),
+        "val_perplexity": best.get("val_ppl"),
+        "best_epoch": best.get("epoch"),
+        "test_perplexity": test.get("perplexity"),
+        "test_data": test.get("data"),
+        "test_note": test.get("note"),
+        "history": [{k: h[k] for k in ("epoch", "train_loss", "val_loss", "val_ppl")} for h in m.get("history", [])],
+        "command": m.get("command"),
+    }
+
+
+def suggested_prompts(model: HeadlineModel, n: int = 8) -> list[str]:
+    """Seed phrases this model knows well: common headline openings from its training data."""
+    assert model.vocab is not None
+    saved = [p for p in (model.metrics or {}).get("example_prompts", []) if all(w in model.vocab for w in p.split())]
+    return (saved or list(model.vocab.words[:n]))[:n]
 
 
 def push(path: str | os.PathLike, repo_id: str, private: bool | None = None, token: str | None = None) -> str:

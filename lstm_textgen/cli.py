@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output-dropout", type=float, help=f"locked dropout before the decoder (default {mdef['output_dropout']})")
     g.add_argument("--weight-drop", type=float, help=f"DropConnect on hidden-to-hidden weights (default {mdef['weight_drop']})")
     g.add_argument("--no-tie", action="store_true", default=None, help="separate output layer instead of tied embeddings")
+    g.add_argument("--weights-dtype", choices=["float32", "float16", "bfloat16"],
+                   help="how model.safetensors stores weights (default float32; float16 halves the file, "
+                   "e.g. to stay under a Space's 10 MB per file; computation stays float32)")  # fmt: skip
     d = t.add_argument_group("data")
     d.add_argument("--min-count", type=int, help=f"words seen fewer times become <unk> (default {DATA_DEFAULTS['min_count']})")
     d.add_argument("--max-vocab", type=int, help="keep at most this many tokens (default: no limit)")
@@ -185,10 +188,11 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         vocab = build_vocab((t.split() for t in train_texts), min_count=min_count, max_vocab=max_vocab)
         arch = pick("arch", mdef["arch"])
         if arch == "tutorial":
-            model_config = ModelConfig.tutorial(len(vocab))
+            model_config = ModelConfig.tutorial(len(vocab), pick("weights_dtype", mdef["weights_dtype"]))
         else:
             fields = {f: pick(flag, mdef[f]) for flag, f in _MODEL_FLAGS.items()}
             fields["tie_weights"] = not pick("no_tie", False)
+            fields["weights_dtype"] = pick("weights_dtype", mdef["weights_dtype"])
             model_config = ModelConfig(vocab_size=len(vocab), **fields)
     assert vocab is not None
     tfields = {f: pick(flag, tdef[f]) for flag, f in _TRAIN_FLAGS.items()}

@@ -215,6 +215,17 @@ def split(headlines: Sequence[str], val_percent: float = 10.0) -> tuple[list[str
     return train, val
 
 
+def common_openings(headlines: Iterable[str], vocab: Vocab, n: int = 8, words: int = 2) -> list[str]:
+    """The commonest first ``words`` words of headlines, all in the vocabulary: seed phrases that suit a model."""
+    counts: dict[str, int] = {}
+    for h in headlines:
+        ws = h.split()[:words]
+        if len(ws) == words and all(w in vocab for w in ws):
+            key = " ".join(ws)
+            counts[key] = counts.get(key, 0) + 1
+    return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
 def encode_all(headlines: Iterable[str], vocab: Vocab) -> list[torch.Tensor]:
     """One int64 tensor ``<bos> .. <eos>`` a headline: ids only, no per-word Python objects kept."""
     return [torch.tensor(vocab.encode_headline(h.split()), dtype=torch.long) for h in headlines]

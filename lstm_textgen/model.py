@@ -18,11 +18,12 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from .vocab import BOS_ID, PAD_ID, Vocab
 
 ARCHS = ("lstm", "tutorial")
+WEIGHT_DTYPES = ("float32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild a model's layers; saved as the checkpoint's config.json."""
+    """Everything needed to rebuild a model's layers (and how its weights are stored); saved as config.json."""
 
     vocab_size: int
     arch: str = "lstm"
@@ -36,6 +37,7 @@ class ModelConfig:
     output_dropout: float = 0.3  # locked, before the decoder
     weight_drop: float = 0.3  # DropConnect on hidden-to-hidden weights
     tie_weights: bool = True  # decoder shares the embedding (with a projection if hidden_dim != emb_dim)
+    weights_dtype: str = "float32"  # of model.safetensors; float16 halves the file, computation stays float32
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -52,14 +54,16 @@ class ModelConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         if not isinstance(self.tie_weights, bool):
             raise ValueError(f"tie_weights must be true or false, got {self.tie_weights!r}")
+        if self.weights_dtype not in WEIGHT_DTYPES:
+            raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}, got {self.weights_dtype!r}")
 
     @classmethod
-    def tutorial(cls, vocab_size: int) -> "ModelConfig":
+    def tutorial(cls, vocab_size: int, weights_dtype: str = "float32") -> "ModelConfig":
         """The tutorial's sizes: Embedding(V, 16) -> LSTM(16, 64, 5 layers) -> Linear(128, V) -> ReLU -> Linear(V, V)."""
         return cls(
             vocab_size=vocab_size, arch="tutorial", num_layers=5, emb_dim=16, hidden_dim=64,
             emb_dropout=0.0, input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0, weight_drop=0.0,
-            tie_weights=False,
+            tie_weights=False, weights_dtype=weights_dtype,
         )  # fmt: skip
 
     @classmethod

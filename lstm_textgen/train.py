@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
-from .data import bucketed_batches, encode_all, pad_batch, padding_share
+from .data import bucketed_batches, common_openings, encode_all, pad_batch, padding_share
 from .errors import CheckpointError
 from .evaluate import evaluate
 from .model import HeadlineModel, ModelConfig
@@ -270,6 +270,7 @@ def train(
         "train_headlines": len(train_texts),
         "val_headlines": len(val_texts),
         "train_tokens": sum(lengths) - len(lengths),
+        "example_prompts": common_openings(train_texts, vocab, 12),
     })  # fmt: skip
 
     def fill_snapshot(stopped: str) -> None:

@@ -4,6 +4,7 @@ template headlines, so a tiny model learns them in seconds), and a tiny trained 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # app.py lives at the repository root
+    sys.path.insert(0, str(ROOT))
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_NYT = ROOT.parent / "shared" / "data" / "nyt"
 SHARED_ABC = ROOT.parent / "shared" / "data" / "abc"

@@ -201,3 +201,24 @@ def test_interrupted_swap_is_recovered(tiny_model, tmp_path):
 def test_untrained_model_without_vocab_cannot_be_saved(tmp_path):
     with pytest.raises(CheckpointError, match="vocabulary"):
         save_checkpoint(HeadlineModel(ModelConfig(vocab_size=10)), tmp_path / "x")
+
+
+def test_half_precision_weights_halve_the_file_and_load_as_float32(tiny_model, tmp_path):
+    import dataclasses
+
+    half = HeadlineModel(dataclasses.replace(tiny_model.config, weights_dtype="float16"))
+    half.load_state_dict(tiny_model.state_dict())
+    half.vocab, half.metrics = tiny_model.vocab, tiny_model.metrics
+    save_checkpoint(tiny_model, tmp_path / "full")
+    save_checkpoint(half, tmp_path / "half")
+    size = lambda d: (tmp_path / d / WEIGHTS_FILE).stat().st_size  # noqa: E731
+    assert size("half") < 0.55 * size("full")
+    loaded = load_model(tmp_path / "half")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    assert torch.allclose(_outputs(loaded), _outputs(tiny_model), atol=1e-2)
+    # the config says how the file stores weights; a file that disagrees is refused
+    cfg = json.loads((tmp_path / "half" / CONFIG_FILE).read_text())
+    cfg["weights_dtype"] = "float32"
+    (tmp_path / "half" / CONFIG_FILE).write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="is float16, config says weights_dtype float32"):
+        load_model(tmp_path / "half")

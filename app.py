@@ -1,0 +1,325 @@
+"""lstm_textgen's Gradio app: seed words, length and temperature in; streaming headlines out.
+
+UI only: every number and word it shows comes from the lstm_textgen package's public API.
+``python app.py`` serves it on http://127.0.0.1:7860; ``--share`` asks for a public link; the
+same file runs unchanged as a Hugging Face Space.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import math
+import os
+import sys
+from functools import partial
+from typing import Any, Iterator
+
+import gradio as gr
+
+import lstm_textgen as lt
+
+# Per-request caps for a public link (the library allows more from Python and the CLI).
+MAX_WORDS = 40
+MAX_NUM = 10
+MAX_TOP_K = 1000
+MAX_PROMPT_CHARS = 2000  # longer seed text is cut before cleaning; the model sees at most its last words anyway
+# Defaults chosen from the output-quality measurements in bench/results/quality.md.
+DEFAULT_WORDS = 15
+DEFAULT_TEMPERATURE = 0.8
+DEFAULT_TOP_P = 0.95
+DEFAULT_NUM = 5
+CONCURRENCY = 4  # requests generating at once (this is CPU work)
+MAX_QUEUE = 64  # requests waiting; more are refused at once
+
+PROB_BANDS = [(0.5, "likely (≥ 50%)"), (0.1, "plausible (10–50%)"), (0.01, "surprising (1–10%)"), (0.0, "rare (< 1%)")]
+COLOR_MAP = {"seed": "#cbd5e1", "likely (≥ 50%)": "#22c55e", "plausible (10–50%)": "#a3e635",
+             "surprising (1–10%)": "#fbbf24", "rare (< 1%)": "#f87171"}  # fmt: skip
+CSS = """
+.headlines ol { margin: 0; padding-left: 1.6em; }
+.headlines li { font-size: 1.15em; line-height: 1.6; margin: 0.2em 0; }
+.headlines .seed { color: var(--body-text-color-subdued); font-weight: 600; }
+.headlines .gen { color: var(--body-text-color); }
+.headlines .capped { color: var(--body-text-color-subdued); font-size: 0.8em; }
+"""
+
+
+# --- checking a request (UI and API alike) -------------------------------------------------------
+
+
+def _number(name: str, value: Any, lo: float, hi: float, whole: bool) -> float | int:
+    span = f"{lo:d} to {hi:d}" if whole else f"{lo:g} to {hi:g}"  # type: ignore[str-format]
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise gr.Error(f"{name} must be {kind} from {span}.") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise gr.Error(f"{name} must be {kind} from {span}.")
+    if (whole and value != int(value)) or not lo <= value <= hi:
+        raise gr.Error(f"{name} must be {kind} from {span}; got {value:g}.")
+    return int(value) if whole else float(value)
+
+
+def check_request(prompt: Any, max_words: Any, temperature: Any, num: Any, top_k: Any, top_p: Any,
+                  seed: Any) -> tuple[str, lt.Options, bool]:  # fmt: skip
+    """(prompt, options, prompt was cut) or a gr.Error with a message a user can act on."""
+    if prompt is None:
+        prompt = ""
+    if not isinstance(prompt, str):
+        raise gr.Error("The seed words must be text.")
+    cut = len(prompt) > MAX_PROMPT_CHARS
+    prompt = prompt[-MAX_PROMPT_CHARS:]
+    if seed is not None and not (isinstance(seed, str) and not seed.strip()):
+        seed = _number("Random seed", seed, 0, 2**63 - 1, whole=True)
+    else:
+        seed = None
+    try:
+        opts = lt.make_options(
+            max_words=_number("Max words", max_words, 1, MAX_WORDS, whole=True),
+            temperature=_number("Temperature", temperature, 0, 2, whole=False),
+            num=_number("Number of headlines", num, 1, MAX_NUM, whole=True),
+            top_k=_number("Top-k", top_k, 0, MAX_TOP_K, whole=True),
+            top_p=_number("Top-p", top_p, 0.01, 1, whole=False),
+            seed=seed,
+        )
+    except ValueError as e:  # the library's own check; the app's ranges are narrower, so rare
+        raise gr.Error(str(e)) from None
+    return prompt, opts, cut
+
+
+# --- turning results into what the page shows ----------------------------------------------------
+
+
+def headlines_html(result: lt.Generation) -> str:
+    """The headlines, seed words set apart from generated ones. Everything is escaped: never markup."""
+    items = []
+    for h in result.headlines:
+        words = lt.headline_case(h.prompt_words + h.words).split()
+        seed_part = " ".join(words[: len(h.prompt_words)])
+        gen_part = " ".join(words[len(h.prompt_words):])
+        capped = "" if h.ended or not result.done else ' <span class="capped">(length cap)</span>'
+        items.append(f'<li><span class="seed">{html.escape(seed_part)}</span> '
+                     f'<span class="gen">{html.escape(gen_part)}</span>{capped}</li>')  # fmt: skip
+    return '<div class="headlines"><ol>' + "".join(items) + "</ol></div>"
+
+
+def notices(result: lt.Generation, cut: bool) -> str:
+    lines = []
+    if result.unknown_words:
+        lines.append("⚠️ Not in the model's vocabulary, read as an unknown word: **"
+                     + html.escape(", ".join(result.unknown_words)) + "**")  # fmt: skip
+    if result.truncated or cut:
+        lines.append(f"✂️ Long seed text: only its last {len(result.prompt_words)} words were used.")
+    if not result.prompt_words:
+        lines.append("No seed words: headlines written from scratch.")
+    lines.append(f"Random seed used: `{result.seed}` (enter it under Advanced to get these headlines again).")
+    return "\n\n".join(lines)
+
+
+def band(p: float) -> str:
+    return next(label for lo, label in PROB_BANDS if p >= lo)
+
+
+def word_view(data: dict | None, index: int | None) -> list[tuple[str, str | None]]:
+    """One headline, word by word: seed words grey, generated ones coloured by their probability."""
+    if not data or index is None or not 0 <= index < len(data["headlines"]):
+        return []
+    h = data["headlines"][index]
+    cased = lt.headline_case(h["prompt_words"] + h["words"]).split()
+    n_seed = len(h["prompt_words"])
+    out: list[tuple[str, str | None]] = [(w + " ", "seed") for w in cased[:n_seed]]
+    out += [(f"{w} ", band(p)) for w, p in zip(cased[n_seed:], h["probs"])]
+    return out
+
+
+def position_choices(data: dict | None, index: int | None) -> list[tuple[str, int]]:
+    if not data or index is None or not 0 <= index < len(data["headlines"]):
+        return []
+    h = data["headlines"][index]
+    return [(f"{i + 1}. {w}  ({p:.0%})", i) for i, (w, p) in enumerate(zip(h["words"], h["probs"]))]
+
+
+def alternatives(data: dict | None, index: int | None, position: int | None) -> dict[str, float] | None:
+    """The model's top-5 next words at one position, with their probabilities."""
+    if not data or index is None or position is None or not 0 <= index < len(data["headlines"]):
+        return None
+    alts = data["headlines"][index]["alternatives"]
+    if not 0 <= position < len(alts):
+        return None
+    return {("⟨end of headline⟩" if w == "<eos>" else w): p for w, p in alts[position]}
+
+
+# --- the app --------------------------------------------------------------------------------------
+
+
+def model_markdown(info: dict[str, Any]) -> str:
+    def fmt(x: Any, spec: str = ".1f") -> str:
+        return "—" if x is None else format(x, spec)
+
+    rows = [
+        ("Checkpoint", f"`{info['source']}`"),
+        ("Architecture", f"{info['layers']}-layer LSTM, embedding {info['emb_dim']}, hidden {info['hidden_dim']}"
+         if info["arch"] == "lstm" else "the tutorial's 2-word-window LSTM"),
+        ("Parameters", f"{info['parameters']:,}"),
+        ("Vocabulary", f"{info['vocab_size']:,} tokens"),
+        ("Training data", info["training_data"] or "—"),
+        ("Validation perplexity", f"{fmt(info['val_perplexity'])} (best epoch {info['best_epoch'] or '—'})"),
+        ("Test perplexity", fmt(info["test_perplexity"]) + (f" on {info['test_data']}" if info["test_data"] else "")
+         + (f" ({info['test_note']})" if info["test_note"] else "")),
+    ]  # fmt: skip
+    table = "| This model | |\n|---|---|\n" + "\n".join(f"| {k} | {html.escape(str(v)) if k != 'Checkpoint' else v} |"
+                                             for k, v in rows)  # fmt: skip
+    recipe = f"\n\nTrained with:\n\n```bash\n{info['command']}\n```" if info.get("command") else ""
+    return table + recipe
+
+
+def curve_frame(info: dict[str, Any]):
+    import pandas as pd
+
+    rows = [{"epoch": h["epoch"], "loss": h[key], "split": split}
+            for h in info["history"] for key, split in (("train_loss", "train"), ("val_loss", "validation"))]  # fmt: skip
+    return pd.DataFrame(rows, columns=["epoch", "loss", "split"])
+
+
+def generate_ui(model: lt.HeadlineModel, prompt, max_words, temperature, num, top_k, top_p, seed) -> Iterator[tuple]:
+    """The Generate button: headlines stream in word by word, then the word-by-word view fills in."""
+    prompt, opts, cut = check_request(prompt, max_words, temperature, num, top_k, top_p, seed)
+    skip = (gr.skip(),) * 6
+    for result in lt.stream(model, prompt, options=opts):
+        if not result.done:
+            yield (headlines_html(result), *skip)
+            continue
+        if result.unknown_words:
+            gr.Warning("Not in the vocabulary: " + ", ".join(result.unknown_words))
+        data = result.to_dict()
+        choices = [(f"{i + 1}. {h.text}", i) for i, h in enumerate(result.headlines)]
+        yield (headlines_html(result), notices(result, cut), data,
+               gr.update(choices=choices, value=0), word_view(data, 0),
+               gr.update(choices=position_choices(data, 0), value=0), alternatives(data, 0, 0))  # fmt: skip
+
+
+def pick_headline(data: dict | None, index: int | None) -> tuple:
+    return word_view(data, index), gr.update(choices=position_choices(data, index), value=0), alternatives(data, index, 0)
+
+
+def api_generate(model: lt.HeadlineModel, prompt: str = "", max_words: int = DEFAULT_WORDS,
+                 temperature: float = DEFAULT_TEMPERATURE, num: int = DEFAULT_NUM, top_k: int = 0,
+                 top_p: float = DEFAULT_TOP_P, seed: int | None = None) -> Iterator[dict]:  # fmt: skip
+    """Generate headlines. Streams the growing result; the last message has "done": true.
+
+    Each message: {"headlines": [{"text", "prompt_words", "words", "probs", "ended", "alternatives"}],
+    "prompt_words", "unknown_words", "truncated", "seed", "done"}.
+    """
+    prompt, opts, cut = check_request(prompt, max_words, temperature, num, top_k, top_p, seed)
+    for result in lt.stream(model, prompt, options=opts):
+        data = result.to_dict()
+        data["done"] = result.done
+        data["truncated"] = result.truncated or cut
+        yield data
+
+
+def build_demo(model: lt.HeadlineModel) -> gr.Blocks:
+    info = lt.describe(model)
+    prompts = lt.suggested_prompts(model, 8)
+
+    with gr.Blocks(title="lstm_textgen: headline generator") as demo:
+        gr.Markdown("# Headline generator\nA 5-layer LSTM trained on New York Times headlines writes new ones. "
+                    "Type a few seed words, pick a length and a temperature, and press **Generate**.")  # fmt: skip
+        with gr.Tab("Generate"):
+            with gr.Row(equal_height=True):
+                seed_box = gr.Textbox(label="Seed words", placeholder=f"e.g. {prompts[0] if prompts else 'trump says'}",
+                                      scale=4, max_length=MAX_PROMPT_CHARS, elem_id="seed-words")  # fmt: skip
+                go = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
+            gr.Examples(examples=[[p] for p in prompts], inputs=[seed_box], cache_examples=False, label="Try")
+            with gr.Row():
+                words = gr.Slider(1, MAX_WORDS, value=DEFAULT_WORDS, step=1, label="Max words", elem_id="max-words",
+                                  info="most new words a headline; it usually ends earlier on its own")  # fmt: skip
+                temp = gr.Slider(0, 2, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature (0 = greedy)",
+                                 elem_id="temperature", info="low: safe and repetitive; high: surprising")  # fmt: skip
+                num = gr.Slider(1, MAX_NUM, value=DEFAULT_NUM, step=1, label="Number of headlines", elem_id="num")
+            with gr.Accordion("Advanced", open=False):
+                with gr.Row():
+                    top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off)",
+                                      info="sample only from the k likeliest words")  # fmt: skip
+                    top_p = gr.Slider(0.05, 1, value=DEFAULT_TOP_P, step=0.01, label="Top-p (1 = off)",
+                                      info="sample only from the likeliest words that together reach p")  # fmt: skip
+                    seed = gr.Number(value=None, precision=0, minimum=0, label="Random seed (blank = random)",
+                                     info="the same seed and settings give the same headlines")  # fmt: skip
+            out = gr.HTML(label="Headlines", elem_id="headlines")
+            note = gr.Markdown(elem_id="notices")
+            with gr.Accordion("Word by word: how likely was each word?", open=True):
+                state = gr.State()
+                pick = gr.Dropdown(label="Headline", choices=[], interactive=True)
+                view = gr.HighlightedText(label="Each generated word, coloured by the model's probability",
+                                          color_map=COLOR_MAP, show_legend=True, combine_adjacent=False)  # fmt: skip
+                position = gr.Dropdown(label="Word", choices=[], interactive=True,
+                                       info="pick a word to see what else the model considered there")  # fmt: skip
+                alts = gr.Label(label="Top-5 alternatives at this word", num_top_classes=5)
+        with gr.Tab("Model", elem_id="model-tab"):
+            gr.Markdown(model_markdown(info))
+            gr.LinePlot(curve_frame(info), x="epoch", y="loss", color="split", title="Training curve",
+                        x_title="epoch", y_title="cross-entropy loss (nats/token)", height=320)  # fmt: skip
+
+        inputs = [seed_box, words, temp, num, top_k, top_p, seed]
+        outputs = [out, note, state, pick, view, position, alts]
+        for trigger in (go.click, seed_box.submit):
+            trigger(partial(generate_ui, model), inputs, outputs, api_visibility="private", concurrency_id="generate",
+                    show_progress="minimal")  # fmt: skip
+        pick.input(pick_headline, [state, pick], [view, position, alts], api_visibility="private", queue=False)
+        position.input(alternatives, [state, pick, position], alts, api_visibility="private", queue=False)
+
+        def generate(prompt: str = "", max_words: int = DEFAULT_WORDS, temperature: float = DEFAULT_TEMPERATURE,
+                     num: int = DEFAULT_NUM, top_k: int = 0, top_p: float = DEFAULT_TOP_P,
+                     seed: int | None = None) -> Iterator[dict]:  # fmt: skip
+            yield from api_generate(model, prompt, max_words, temperature, num, top_k, top_p, seed)
+
+        generate.__doc__ = api_generate.__doc__
+        gr.api(generate, api_name="generate", concurrency_id="generate")
+    return demo
+
+
+def launch_options() -> dict[str, Any]:
+    """What Gradio 6 takes at launch rather than in Blocks()."""
+    return {"theme": gr.themes.Soft(), "css": CSS, "show_error": False, "max_file_size": "1mb"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Serve the headline generator in a browser.")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                   help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")  # fmt: skip
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                   help="port (default: $GRADIO_SERVER_PORT or 7860)")  # fmt: skip
+    p.add_argument("--share", action="store_true", help="also ask for a public *.gradio.live link")
+    p.add_argument("--checkpoint", default=None, help="checkpoint folder or Hub repo id "
+                   "(default: $LSTM_TEXTGEN_CHECKPOINT, else the bundled checkpoints/nyt-headlines)")  # fmt: skip
+    p.add_argument("--device", default="auto", help="auto (GPU when present; default), cpu, cuda or mps")
+    p.add_argument("--concurrency", type=int, default=CONCURRENCY, help=f"requests generating at once (default {CONCURRENCY})")
+    p.add_argument("--max-queue", type=int, default=MAX_QUEUE, help=f"requests allowed to wait; more are refused (default {MAX_QUEUE})")
+    return p.parse_args(argv)
+
+
+def load(checkpoint: str | None, device: str) -> lt.HeadlineModel:
+    """The model, loaded once at start-up; a missing one is one clear message, not a traceback."""
+    chosen = checkpoint or lt.default_checkpoint()
+    if not chosen:
+        sys.exit("error: no checkpoint found (checkpoints/nyt-headlines is missing). Train one with:\n"
+                 "  python -m lstm_textgen train --data path/to/Articles*.csv --out checkpoints/nyt-headlines\n"
+                 "or pass --checkpoint DIR_OR_HUB_ID.")  # fmt: skip
+    try:
+        return lt.load_model(chosen, device=lt.torch_device(device))
+    except (lt.LstmTextgenError, ValueError) as e:
+        sys.exit(f"error: {e}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    model = load(args.checkpoint, args.device)
+    demo = build_demo(model)
+    demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""The Gradio app: its functions called directly, then a real server driven by gradio_client."""
+
+from __future__ import annotations
+
+import math
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import gradio as gr
+import pytest
+
+import app
+import lstm_textgen as lt
+from conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the UI's functions, called directly -----------------------------------------------------------
+
+
+def test_check_request_accepts_the_ui_values():
+    prompt, opts, cut = app.check_request("trump says", 15, 0.8, 5, 0, 0.95, None)
+    assert prompt == "trump says" and not cut
+    assert (opts.max_words, opts.temperature, opts.num, opts.top_k, opts.top_p, opts.seed) == (15, 0.8, 5, 0, 0.95, None)
+    assert app.check_request("x", "10", "0.5", 3.0, 0, 1, "42")[1].seed == 42  # numbers sent as text
+    assert app.check_request(None, 10, 0, 1, 0, 1, "")[1].seed is None  # blank seed: random
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(("x", 0, 0.8, 5, 0, 0.9, None), "Max words"), (("x", 41, 0.8, 5, 0, 0.9, None), "Max words"),
+     (("x", 10, -0.1, 5, 0, 0.9, None), "Temperature"), (("x", 10, math.nan, 5, 0, 0.9, None), "Temperature"),
+     (("x", 10, math.inf, 5, 0, 0.9, None), "Temperature"), (("x", 10, 0.8, 11, 0, 0.9, None), "Number of headlines"),
+     (("x", 10, 0.8, 2.5, 0, 0.9, None), "Number of headlines"), (("x", 10, 0.8, 5, -1, 0.9, None), "Top-k"),
+     (("x", 10, 0.8, 5, 0, 0, None), "Top-p"), (("x", 10, 0.8, 5, 0, 0.9, -3), "Random seed"),
+     (("x", "ten", 0.8, 5, 0, 0.9, None), "Max words"), (("x", 10, True, 5, 0, 0.9, None), "Temperature"),
+     ((["a list"], 10, 0.8, 5, 0, 0.9, None), "seed words must be text")],
+)  # fmt: skip
+def test_check_request_refuses_bad_values_with_a_message(args, message):
+    with pytest.raises(gr.Error) as e:
+        app.check_request(*args)
+    assert message in e.value.message
+
+
+def test_headlines_html_sets_seed_apart_and_escapes_everything():
+    h = lt.Headline(prompt_words=["<script>alert(1)</script>"], words=["<b>bold</b>", "news"], probs=[0.5, 0.5],
+                    ended=True)  # fmt: skip
+    result = lt.Generation([h], h.prompt_words, [], False, seed=1, done=True)
+    page = app.headlines_html(result)
+    assert "<script>" not in page and "<b>" not in page
+    assert '<span class="seed">&lt;script&gt;alert(1)&lt;/script&gt;</span>' in page
+    assert '<span class="gen">&lt;b&gt;bold&lt;/b&gt; News</span>' in page
+
+
+def test_generate_ui_streams_then_fills_the_word_view(tiny_model):
+    steps = list(app.generate_ui(tiny_model, "trump zyzzyva", 8, 0.8, 3, 0, 0.95, 5))
+    assert len(steps) > 2
+    first_html = steps[0][0]
+    assert first_html.count("<li>") == 3 and 'class="seed">Trump Zyzzyva' in first_html
+    last = steps[-1]
+    html_out, note, data, pick, view, position, alts = last
+    assert "zyzzyva" in note and "Random seed used: `5`" in note
+    assert data["unknown_words"] == ["zyzzyva"] and len(data["headlines"]) == 3
+    assert view[0] == ("Trump ", "seed") and view[1] == ("Zyzzyva ", "seed")
+    assert all(label in app.COLOR_MAP for _, label in view)
+    ps = list(alts.values())
+    assert len(ps) == 5 and ps == sorted(ps, reverse=True) and 0 < sum(ps) <= 1 + 1e-6
+    assert ps == [p for _, p in data["headlines"][0]["alternatives"][0]]
+    # same seed, same headlines; the page shows the library's headline-case text
+    again = lt.generate(tiny_model, "trump zyzzyva", max_words=8, temperature=0.8, num=3, top_p=0.95, seed=5)
+    for h in again.headlines:
+        words = h.text.split()
+        assert " ".join(words[2:]) in html_out
+
+
+def test_word_view_bands_and_alternatives():
+    data = {"headlines": [{"prompt_words": ["the"], "words": ["senate", "votes"], "probs": [0.7, 0.005],
+                           "alternatives": [[["senate", 0.7], ["<eos>", 0.1]], [["votes", 0.005]]]}]}  # fmt: skip
+    assert app.word_view(data, 0) == [("The ", "seed"), ("Senate ", "likely (≥ 50%)"), ("Votes ", "rare (< 1%)")]
+    assert app.alternatives(data, 0, 0) == {"senate": 0.7, "⟨end of headline⟩": 0.1}
+    assert app.position_choices(data, 0)[1] == ("2. votes  (0%)", 1)
+    assert app.word_view(data, 3) == [] and app.alternatives(data, 0, 9) is None and app.alternatives(None, 0, 0) is None
+
+
+def test_model_tab_content(tiny_model):
+    info = lt.describe(tiny_model)
+    md = app.model_markdown(info)
+    assert "5-layer LSTM" in md and f"{info['parameters']:,}" in md and f"{info['vocab_size']:,} tokens" in md
+    assert "Validation perplexity" in md and "Test perplexity" in md
+    frame = app.curve_frame(info)
+    assert set(frame["split"]) == {"train", "validation"} and len(frame) == 2 * len(info["history"])
+
+
+# --- a real server, driven by gradio_client -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tiny_checkpoint):
+    from gradio_client import Client
+
+    demo = app.build_demo(lt.load_model(tiny_checkpoint))
+    demo.queue(max_size=app.MAX_QUEUE, default_concurrency_limit=app.CONCURRENCY)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                            **app.launch_options())  # fmt: skip
+    yield url, Client(url, verbose=False)
+    demo.close()
+
+
+def test_api_generate_returns_plain_data(server):
+    _, client = server
+    r = client.predict("trump", 10, 0.8, 3, 0, 0.95, 7, api_name="/generate")
+    assert r["done"] and r["seed"] == 7 and r["unknown_words"] == []
+    assert len(r["headlines"]) == 3
+    for h in r["headlines"]:
+        assert h["text"].startswith("Trump") and len(h["words"]) == len(h["probs"]) <= 10
+    same = client.predict("trump", 10, 0.8, 3, 0, 0.95, 7, api_name="/generate")
+    assert same["headlines"] == r["headlines"]
+
+
+def test_api_streams_word_by_word(server):
+    _, client = server
+    job = client.submit("the", 10, 0.8, 2, 0, 0.95, 3, api_name="/generate")
+    messages = list(job)
+    assert len(messages) >= 3
+    sizes = [sum(len(h["words"]) for h in m["headlines"]) for m in messages]
+    assert sizes == sorted(sizes) and sizes[0] == 0 < sizes[-1]
+    assert messages[-1]["done"] and not messages[0]["done"]
+
+
+def test_api_unknown_words_and_empty_seed(server):
+    _, client = server
+    r = client.predict("zyzzyva congress", 6, 0.8, 2, 0, 0.95, 1, api_name="/generate")
+    assert r["unknown_words"] == ["zyzzyva"] and all(h["text"].startswith("Zyzzyva Congress") for h in r["headlines"])
+    empty = client.predict("", 6, 0.8, 2, 0, 0.95, 1, api_name="/generate")
+    assert empty["prompt_words"] == [] and all(h["words"] for h in empty["headlines"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(("x", 500, 0.8, 2, 0, 0.9, 1), "Max words"), (("x", 10, 9.5, 2, 0, 0.9, 1), "Temperature"),
+     (("x", 10, 0.8, 1000, 0, 0.9, 1), "Number of headlines"), (("x", "many", 0.8, 2, 0, 0.9, 1), "Max words"),
+     (("x", 10, 0.8, 2, 0, 0.9, -1), "Random seed"), (("x", 10, "hot", 2, 0, 0.9, 1), "Temperature")],
+)  # fmt: skip
+def test_api_bad_values_get_a_clear_error_and_the_server_stays_up(server, args, message):
+    from gradio_client.exceptions import AppError
+
+    _, client = server
+    with pytest.raises(AppError) as e:
+        client.predict(*args, api_name="/generate")
+    assert message in str(e.value) and "Traceback" not in str(e.value)
+    assert client.predict("ok", 3, 0, 1, 0, 1, 0, api_name="/generate")["done"]
+
+
+def test_only_generation_is_in_the_api(server):
+    _, client = server
+    api = client.view_api(print_info=False, return_format="dict")
+    assert list(api["named_endpoints"]) == ["/generate"]
+    assert api["unnamed_endpoints"] == {}
+
+
+def test_page_is_served(server):
+    url, _ = server
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        page = resp.read().decode()
+    assert resp.status == 200 and "lstm_textgen" in page
+
+
+# --- launching app.py as a user does ----------------------------------------------------------------
+
+
+def _wait_for(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"app.py exited early: {proc.communicate()[1]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {seconds}s")
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_python_app_py_serves_and_share_without_internet_keeps_serving(tiny_checkpoint, share):
+    port = free_port()
+    cmd = [sys.executable, "app.py", "--checkpoint", str(tiny_checkpoint), "--port", str(port)] + (["--share"] if share else [])
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/", proc)
+        if share:
+            time.sleep(3)  # the share attempt fails (no internet); the local server must stay
+            _wait_for(f"http://127.0.0.1:{port}/", proc, seconds=10)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert f"127.0.0.1:{port}" in out + err
+
+
+def test_env_vars_pick_host_and_port(monkeypatch):
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    args = app.parse_args([])
+    assert (args.host, args.port) == ("0.0.0.0", 7999)
+    assert app.parse_args(["--port", "8001"]).port == 8001
+
+
+def test_missing_checkpoint_is_one_clear_message(tmp_path):
+    proc = subprocess.run([sys.executable, "app.py", "--checkpoint", str(tmp_path / "nope")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Train one with" in proc.stderr
+    env_proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={**__import__("os").environ, "LSTM_TEXTGEN_CHECKPOINT": str(tmp_path / "env")})  # fmt: skip
+    assert env_proc.returncode == 1 and str(tmp_path / "env") in env_proc.stderr
