@@ -90,6 +90,35 @@ def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
     return Dist(rank, world, local_rank, backend), device
 
 
+class _StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM asks the loop to stop at the next batch; a second Ctrl-C stops at once.
+
+    A flag checked between batches, rather than a KeyboardInterrupt raised wherever Python happens
+    to be (inside a destructor it would be ignored), so the stop is certain and clean.
+    """
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.requested = False
+        self._old: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
 def _lr_lambda(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < cfg.warmup_steps:
@@ -293,6 +322,7 @@ def train(
     if rng_state is not None:  # last, so nothing above (model building) shifts the dropout masks
         torch.set_rng_state(rng_state)
     stopped = "completed"
+    stop = _StopRequest()
     try:
         while meta["epoch"] < cfg.epochs:
             epoch = meta["epoch"] + 1
@@ -305,6 +335,8 @@ def train(
             loss_sum, tokens = 0.0, 0
             bar = _progress(batches, f"epoch {epoch}/{cfg.epochs}", enabled=progress and dist_info.main)
             for b in bar:
+                if stop.requested:
+                    raise KeyboardInterrupt
                 x = pad_batch([train_seqs[i] for i in b]).to(device, non_blocking=True)
                 inp, tgt = x[:, :-1], x[:, 1:]
                 n_tok = int((tgt != PAD_ID).sum())
@@ -360,6 +392,7 @@ def train(
             if meta["best_epoch"] else "interrupted before the first epoch ended: nothing saved")  # fmt: skip
         raise
     finally:
+        stop.restore()
         if dist_info.world_size > 1:
             import torch.distributed as dist
 

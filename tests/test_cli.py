@@ -114,15 +114,17 @@ def test_every_flag_has_help():
 
 def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
     out = tmp_path / "m"
+    log = open(tmp_path / "stderr.txt", "w+")  # a file, not a pipe: a full pipe would stall the trainer
     proc = subprocess.Popen([sys.executable, "-m", "lstm_textgen", "train", "--data", str(DATA / "headlines.txt"),
                              "--out", str(out), "--epochs", "500", "--patience", "500", *TINY],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.time() + 60
+                            cwd=ROOT, stderr=log, text=True)  # fmt: skip
+    deadline = time.time() + 120
     while not (out / "metrics.json").exists() and time.time() < deadline:
         time.sleep(0.2)
     assert (out / "metrics.json").exists()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    err = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode == 130
     assert "interrupted: the best checkpoint so far" in err and "Traceback" not in err
     done = run("generate", "--checkpoint", out, "--num", "1", "--seed", "0")
