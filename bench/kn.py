@@ -28,7 +28,9 @@ def _discounts(counts: Iterable[int]) -> tuple[float, float, float]:
         return d, d, d
     y = n1 / (n1 + 2 * n2)
     d1, d2, d3 = 1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3
-    return max(d1, 0.0), max(d2, 0.0), max(d3, 0.0)
+    if not 0 < d1 <= 1 or not 0 < d2 <= 2 or not 0 < d3 <= 3:  # irregular count-of-counts: one discount
+        return y, y, y
+    return d1, d2, d3
 
 
 @dataclass

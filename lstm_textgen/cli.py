@@ -20,7 +20,7 @@ _MODEL_FLAGS = {  # flag -> ModelConfig field
 _TRAIN_FLAGS = {
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay", "clip": "clip",
     "warmup_steps": "warmup_steps", "min_lr_ratio": "min_lr_ratio", "patience": "patience", "seed": "seed",
-    "device": "device",
+    "device": "device", "ema": "ema",
 }  # fmt: skip
 DATA_DEFAULTS = {"min_count": 2, "max_vocab": None, "val_percent": 10.0, "column": None}
 
@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(uses its saved data paths and settings unless given again)")  # fmt: skip
     t.add_argument("--init-from", metavar="CKPT", help="start from a pre-trained checkpoint's weights "
                    "(e.g. trained on a bigger corpus); its vocabulary may differ")  # fmt: skip
+    t.add_argument("--pretrain-data", nargs="+", metavar="PATH", help="first train on these headlines (e.g. the "
+                   "larger ABC corpus), with the vocabulary of --data, then fine-tune on --data; the pre-trained "
+                   "model is kept beside --out as OUT.pretrain and reused when complete")  # fmt: skip
+    t.add_argument("--pretrain-epochs", type=int, help="most epochs of pre-training (default 5)")
     g = t.add_argument_group("model")
     g.add_argument("--arch", choices=["lstm", "tutorial"], help="lstm: our regularised LSTM (default); tutorial: "
                    "the tutorial's 2-word-window model, to reproduce and compare")  # fmt: skip
@@ -85,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output-dropout", type=float, help=f"locked dropout before the decoder (default {mdef['output_dropout']})")
     g.add_argument("--weight-drop", type=float, help=f"DropConnect on hidden-to-hidden weights (default {mdef['weight_drop']})")
     g.add_argument("--no-tie", action="store_true", default=None, help="separate output layer instead of tied embeddings")
+    g.add_argument("--no-residual", action="store_true", default=None,
+                   help="no residual connections between LSTM layers (the plain stack barely trains at 5 layers)")  # fmt: skip
     g.add_argument("--weights-dtype", choices=["float32", "float16", "bfloat16"],
                    help="how model.safetensors stores weights (default float32; float16 halves the file, "
                    "e.g. to stay under a Space's 10 MB per file; computation stays float32)")  # fmt: skip
@@ -102,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--min-lr-ratio", type=float, help=f"final learning rate as a share of --lr (default {tdef['min_lr_ratio']})")
     o.add_argument("--patience", type=int, help=f"stop after this many epochs without a better validation loss (default {tdef['patience']})")
     o.add_argument("--seed", type=int, help=f"random seed for a reproducible run (default {tdef['seed']})")
+    o.add_argument("--ema", type=float, help="keep (and validate) an exponential moving average of the weights "
+                   "with this decay a step, e.g. 0.999; 0 = off (default)")  # fmt: skip
     o.add_argument("--device", help="auto (CUDA, then Apple MPS, then CPU; default), cpu, cuda, cuda:1, mps")
     o.add_argument("--no-amp", action="store_true", default=None, help="no mixed precision on CUDA")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -192,12 +200,20 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         else:
             fields = {f: pick(flag, mdef[f]) for flag, f in _MODEL_FLAGS.items()}
             fields["tie_weights"] = not pick("no_tie", False)
+            fields["residual"] = not pick("no_residual", False)
             fields["weights_dtype"] = pick("weights_dtype", mdef["weights_dtype"])
             model_config = ModelConfig(vocab_size=len(vocab), **fields)
     assert vocab is not None
     tfields = {f: pick(flag, tdef[f]) for flag, f in _TRAIN_FLAGS.items()}
     tfields["amp"] = not pick("no_amp", False)
     train_config = TrainConfig(**tfields)
+    pretrain_data = pick("pretrain_data", None)
+    if pretrain_data and not args.resume:
+        if init_from is not None:
+            raise LstmTextgenError("--init-from and --pretrain-data both give starting weights; use one")
+        pre_cfg = dataclasses.replace(train_config, epochs=pick("pretrain_epochs", 5))
+        init_from = _pretrain(pretrain_data, None, val_percent, vocab, model_config, pre_cfg, Path(args.out),
+                              quiet=args.quiet)  # fmt: skip
 
     cli_record = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "out", "quiet", "init_from")
                   and v is not None}  # fmt: skip
@@ -217,6 +233,30 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print(f"best validation perplexity {best.get('val_ppl') or float('nan'):.2f} at epoch {best.get('epoch')}; "
           f"checkpoint: {args.out}", file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _pretrain(paths: list[str], column: str | None, val_percent: float, vocab: Any, model_config: Any,
+              cfg: Any, out: Path, quiet: bool) -> Any:  # fmt: skip
+    """Stage 1 of --pretrain-data: train on the other corpus with the final vocabulary, beside ``out``."""
+    from . import checkpoint as ckpt
+    from .data import load_headlines, split
+    from .train import train
+
+    pre_out = out.with_name(out.name + ".pretrain")
+    headlines = load_headlines(paths, column=column)
+    print(f"pre-training on {headlines.summary()} -> {pre_out}", file=sys.stderr)
+    tr, va = split(headlines.texts, val_percent)
+    resume = False
+    if (pre_out / ckpt.CONFIG_FILE).exists():
+        done = ckpt.load_model(pre_out)
+        if done.config == model_config and done.vocab == vocab:
+            if done.metrics.get("stopped") in ("completed", "early_stopping"):
+                print(f"reusing the finished pre-training in {pre_out}", file=sys.stderr)
+                return done
+            resume = (pre_out / ckpt.TRAIN_STATE_FILE).exists()
+    info = {"data": {"paths": [str(p) for p in paths], "summary": headlines.summary(), "val_percent": val_percent},
+            "stage": "pretrain"}  # fmt: skip
+    return train(tr, va, vocab, model_config, cfg, pre_out, resume=resume, info=info, progress=not quiet)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

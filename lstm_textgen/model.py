@@ -37,6 +37,7 @@ class ModelConfig:
     output_dropout: float = 0.3  # locked, before the decoder
     weight_drop: float = 0.3  # DropConnect on hidden-to-hidden weights
     tie_weights: bool = True  # decoder shares the embedding (with a projection if hidden_dim != emb_dim)
+    residual: bool = True  # layer 2 up add their input to their output, so 5 stacked LSTMs still train
     weights_dtype: str = "float32"  # of model.safetensors; float16 halves the file, computation stays float32
 
     def __post_init__(self) -> None:
@@ -52,8 +53,10 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-        if not isinstance(self.tie_weights, bool):
-            raise ValueError(f"tie_weights must be true or false, got {self.tie_weights!r}")
+        for name in ("tie_weights", "residual"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+
         if self.weights_dtype not in WEIGHT_DTYPES:
             raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}, got {self.weights_dtype!r}")
 
@@ -63,7 +66,7 @@ class ModelConfig:
         return cls(
             vocab_size=vocab_size, arch="tutorial", num_layers=5, emb_dim=16, hidden_dim=64,
             emb_dropout=0.0, input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0, weight_drop=0.0,
-            tie_weights=False, weights_dtype=weights_dtype,
+            tie_weights=False, residual=False, weights_dtype=weights_dtype,
         )  # fmt: skip
 
     @classmethod
@@ -135,7 +138,8 @@ class LSTMNet(nn.Module):
         x = _locked_dropout(self._embed(tokens), self.cfg.input_dropout, self.training)
         new_state: LSTMState = []
         for i in range(len(self.layers)):
-            x, s = self._run_layer(i, x, None if state is None else state[i])
+            out, s = self._run_layer(i, x, None if state is None else state[i])
+            x = out + x if self.cfg.residual and i > 0 else out
             new_state.append(s)
             last = i == len(self.layers) - 1
             x = _locked_dropout(x, self.cfg.output_dropout if last else self.cfg.hidden_dropout, self.training)

@@ -46,6 +46,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # mixed precision, used on CUDA only
+    ema: float = 0.0  # if > 0, validate and keep an exponential moving average of the weights (decay a step)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -57,6 +58,8 @@ class TrainConfig:
             raise ValueError("weight_decay, clip and warmup_steps must be >= 0, patience >= 1")
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError("min_lr_ratio must be in [0, 1]")
+        if not 0 <= self.ema < 1:
+            raise ValueError("ema must be in [0, 1)")
 
 
 @dataclass
@@ -147,8 +150,10 @@ def _digest(texts: Sequence[str]) -> str:
 # --- training state for --resume, as safetensors tensors + JSON (no pickle) -----------------------
 
 
-def _pack_state(model: HeadlineModel, opt: torch.optim.Optimizer, meta: dict[str, Any]) -> tuple[dict, dict]:
+def _pack_state(model: HeadlineModel, opt: torch.optim.Optimizer, meta: dict[str, Any],
+                ema: dict[str, torch.Tensor] | None) -> tuple[dict, dict]:  # fmt: skip
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"ema.{k}": v for k, v in (ema or {}).items()})
     sd = opt.state_dict()
     scalars: dict[str, dict[str, Any]] = {}
     for idx, st in sd["state"].items():
@@ -163,8 +168,9 @@ def _pack_state(model: HeadlineModel, opt: torch.optim.Optimizer, meta: dict[str
 
 
 def _unpack_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any], model: HeadlineModel,
-                  opt: torch.optim.Optimizer) -> torch.Tensor | None:  # fmt: skip
-    """Restore model and optimizer; returns the RNG state, to set just before training goes on."""
+                  opt: torch.optim.Optimizer, ema: dict[str, torch.Tensor] | None) -> torch.Tensor | None:  # fmt: skip
+    """Restore model and optimizer (and the weight average, in place); returns the RNG state, to set
+    just before training goes on."""
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     state: dict[int, dict[str, Any]] = {}
     for k, v in tensors.items():
@@ -174,6 +180,9 @@ def _unpack_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any], model:
     for idx, st in meta.get("optim_scalars", {}).items():
         state.setdefault(int(idx), {}).update(st)
     opt.load_state_dict({"state": state, "param_groups": meta["optim_groups"]})
+    if ema is not None:
+        for k, v in ema.items():
+            v.copy_(tensors[f"ema.{k}"])
     return tensors.get("rng.torch")
 
 
@@ -256,6 +265,8 @@ def train(
     meta: dict[str, Any] = {"epoch": 0, "step": 0, "best_val_loss": math.inf, "best_epoch": 0, "bad_epochs": 0,
                             "history": []}  # fmt: skip
     data_digest = _digest(train_texts) + _digest(val_texts)
+    # the weight average: float32 copies of every floating tensor, updated after each step
+    ema = {k: v.detach().clone().float() for k, v in model.state_dict().items()} if cfg.ema > 0 else None
     best_state = None
     rng_state = None
     if resume:
@@ -269,7 +280,7 @@ def train(
             raise CheckpointError(f"cannot resume from {out}: its model config differs from this run's")
         if saved.get("data_digest") != data_digest:
             raise CheckpointError(f"cannot resume from {out}: it was trained on other data or another split")
-        rng_state = _unpack_state(tensors, saved, model, opt)
+        rng_state = _unpack_state(tensors, saved, model, opt, ema)
         meta.update({k: saved[k] for k in meta})
         best_state = ckpt.load_model(out).state_dict()
         sched.last_epoch = meta["step"]
@@ -288,6 +299,10 @@ def train(
 
     snapshot = HeadlineModel(model_config)  # CPU copy that holds the best weights for saving
     snapshot.vocab = vocab
+    judge = None
+    if ema is not None:  # a second model on the device, to validate the averaged weights
+        judge = HeadlineModel(model_config).to(device)
+        judge.vocab = vocab
     base_metrics = dict(info or {})
     base_metrics.update({
         "parameters": model.num_parameters(),
@@ -316,7 +331,7 @@ def train(
         if not dist_info.main:
             return
         fill_snapshot(stopped)
-        state = _pack_state(model, opt, dict(meta, data_digest=data_digest))
+        state = _pack_state(model, opt, dict(meta, data_digest=data_digest), ema)
         ckpt.save_checkpoint(snapshot, out, train_state=state)
 
     if rng_state is not None:  # last, so nothing above (model building) shifts the dropout masks
@@ -354,6 +369,10 @@ def train(
                 scaler.step(opt)
                 scaler.update()
                 sched.step()
+                if ema is not None:
+                    with torch.no_grad():
+                        for k, v in model.state_dict().items():
+                            ema[k].lerp_(v.float(), 1 - cfg.ema)
                 meta["step"] += 1
                 loss_sum += loss.item() * n_tok
                 tokens += n_tok
@@ -364,7 +383,11 @@ def train(
             seconds = time.perf_counter() - t0
             if dist_info.world_size > 1:
                 loss_sum, tokens = _all_reduce_sum(loss_sum, tokens, device)
-            val = evaluate(model, val_texts, batch_size=max(cfg.batch_size, 64))
+            if ema is not None:  # judge (and keep) the averaged weights
+                judge.load_state_dict(ema)
+                val = evaluate(judge, val_texts, batch_size=max(cfg.batch_size, 64))
+            else:
+                val = evaluate(model, val_texts, batch_size=max(cfg.batch_size, 64))
             row = {"epoch": epoch, "train_loss": loss_sum / tokens, "val_loss": val.loss, "val_ppl": val.perplexity,
                    "tokens_per_s": tokens / seconds, "seconds": seconds, "lr": sched.get_last_lr()[0],
                    "padding_share": pad}  # fmt: skip
@@ -375,7 +398,8 @@ def train(
             improved = val.loss < meta["best_val_loss"]
             if improved:
                 meta.update(best_val_loss=val.loss, best_epoch=epoch, bad_epochs=0)
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                source = ema if ema is not None else model.state_dict()
+                best_state = {k: v.detach().cpu().clone() for k, v in source.items()}
             else:
                 meta["bad_epochs"] += 1
             say(f"epoch {epoch}: train loss {row['train_loss']:.3f}  val loss {val.loss:.3f}  "

@@ -132,3 +132,17 @@ def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
     resumed = run("train", "--resume", out, "--epochs", str(len(json.loads((out / "metrics.json").read_text())["history"]) + 1))
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in resumed.stderr
+
+
+def test_pretrain_then_fine_tune_in_one_command(tmp_path):
+    out = tmp_path / "ft"
+    args = ["train", "--data", DATA / "headlines.txt", "--pretrain-data", DATA / "pretrain.txt", "--pretrain-epochs", "2",
+            "--out", out, "--epochs", "2", "--quiet", *TINY]  # fmt: skip
+    proc = run(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "pre-training on 300 headlines" in proc.stderr and "initialised from a pre-trained model" in proc.stderr
+    pre = json.loads((tmp_path / "ft.pretrain" / "metrics.json").read_text())
+    assert pre["stage"] == "pretrain" and len(pre["history"]) == 2
+    assert json.loads((tmp_path / "ft.pretrain" / "vocab.json").read_text()) == json.loads((out / "vocab.json").read_text())
+    again = run(*args)  # the finished pre-training is reused, not redone
+    assert again.returncode == 0 and "reusing the finished pre-training" in again.stderr

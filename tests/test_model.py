@@ -27,6 +27,17 @@ def test_forward_shapes_and_state_carry():
     assert torch.allclose(torch.cat([a, b], 1), logits, atol=1e-6)
 
 
+def test_residual_connections_between_layers_can_be_switched_off():
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=50, emb_dim=8, hidden_dim=8, num_layers=3)
+    assert cfg.residual
+    res = HeadlineModel(cfg).eval()
+    plain = HeadlineModel(ModelConfig(**{**cfg.to_dict(), "residual": False})).eval()
+    plain.load_state_dict(res.state_dict())  # same weights, only the wiring differs
+    x = torch.randint(4, 50, (2, 5))
+    assert not torch.allclose(res(x)[0], plain(x)[0])
+
+
 def test_untied_and_equal_sizes():
     m = HeadlineModel(ModelConfig(vocab_size=30, emb_dim=16, hidden_dim=16, tie_weights=False, num_layers=2))
     assert m.net.decoder.out_features == 30

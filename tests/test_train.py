@@ -35,9 +35,10 @@ def test_same_seed_same_model(corpus, tmp_path):
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
 
-def test_interrupt_then_resume_gives_the_uninterrupted_model(corpus, tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_interrupt_then_resume_gives_the_uninterrupted_model(corpus, tmp_path, ema):
     tr, va, vocab, cfg = corpus
-    tc = TrainConfig(epochs=3, **FAST)
+    tc = TrainConfig(epochs=3, ema=ema, **FAST)
     straight = train(tr, va, vocab, cfg, tc, tmp_path / "straight", progress=False)
 
     def ctrl_c_in_epoch_2(line: str) -> None:
@@ -62,6 +63,15 @@ def test_resume_refuses_other_data_or_config(corpus, tmp_path):
     other = ModelConfig(vocab_size=cfg.vocab_size, emb_dim=32, hidden_dim=40)
     with pytest.raises(CheckpointError, match="model config differs"):
         train(tr, va, vocab, other, TrainConfig(epochs=2, **FAST), tmp_path / "r", resume=True, progress=False)
+
+
+def test_weight_averaging_keeps_the_averaged_weights(corpus, tmp_path):
+    tr, va, vocab, cfg = corpus
+    m = train(tr, va, vocab, cfg, TrainConfig(epochs=3, ema=0.95, **FAST), tmp_path / "ema", progress=False)
+    from lstm_textgen import evaluate
+
+    best = min(m.metrics["history"], key=lambda h: h["val_loss"])
+    assert evaluate(load_model(tmp_path / "ema"), va).loss == pytest.approx(best["val_loss"], rel=1e-5)
 
 
 def test_early_stopping_keeps_the_best_epoch(corpus, tmp_path):
