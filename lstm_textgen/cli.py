@@ -152,6 +152,14 @@ def _checkpoint_arg(value: str | None) -> str:
     return str(chosen)
 
 
+def _say(*parts: Any) -> None:
+    """Print to stderr, once: under torchrun only rank 0 talks."""
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        print(*parts, file=sys.stderr)
+
+
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import checkpoint as ckpt
     from .data import load_headlines, split
@@ -181,9 +189,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise LstmTextgenError("--data PATH... is required")
     column = pick("column", None)
     headlines = load_headlines(data_paths, column=column)
-    print(headlines.summary(), file=sys.stderr)
+    _say(headlines.summary())
     for rep in headlines.files:
-        print("  " + rep.summary(), file=sys.stderr)
+        _say("  " + rep.summary())
     val_percent = pick("val_percent", DATA_DEFAULTS["val_percent"])
     train_texts, val_texts = split(headlines.texts, val_percent)
 
@@ -225,13 +233,13 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "command": "python -m lstm_textgen " + " ".join(shlex.quote(a) for a in argv),
         "init_from": args.init_from,
     }  # fmt: skip
-    print(f"vocabulary {len(vocab):,} tokens; {len(train_texts):,} training and {len(val_texts):,} validation "
-          f"headlines", file=sys.stderr)  # fmt: skip
+    _say(f"vocabulary {len(vocab):,} tokens; {len(train_texts):,} training and {len(val_texts):,} validation "
+         "headlines")
     model = train(train_texts, val_texts, vocab, model_config, train_config, args.out, resume=bool(args.resume),
                   init_from=init_from, info=info, progress=not args.quiet)  # fmt: skip
     best = model.metrics.get("best", {})
-    print(f"best validation perplexity {best.get('val_ppl') or float('nan'):.2f} at epoch {best.get('epoch')}; "
-          f"checkpoint: {args.out}", file=sys.stderr)  # fmt: skip
+    _say(f"best validation perplexity {best.get('val_ppl') or float('nan'):.2f} at epoch {best.get('epoch')}; "
+         f"checkpoint: {args.out}")
     return 0
 
 
@@ -244,14 +252,14 @@ def _pretrain(paths: list[str], column: str | None, val_percent: float, vocab: A
 
     pre_out = out.with_name(out.name + ".pretrain")
     headlines = load_headlines(paths, column=column)
-    print(f"pre-training on {headlines.summary()} -> {pre_out}", file=sys.stderr)
+    _say(f"pre-training on {headlines.summary()} -> {pre_out}")
     tr, va = split(headlines.texts, val_percent)
     resume = False
     if (pre_out / ckpt.CONFIG_FILE).exists():
         done = ckpt.load_model(pre_out)
         if done.config == model_config and done.vocab == vocab:
             if done.metrics.get("stopped") in ("completed", "early_stopping"):
-                print(f"reusing the finished pre-training in {pre_out}", file=sys.stderr)
+                _say(f"reusing the finished pre-training in {pre_out}")
                 return done
             resume = (pre_out / ckpt.TRAIN_STATE_FILE).exists()
     info = {"data": {"paths": [str(p) for p in paths], "summary": headlines.summary(), "val_percent": val_percent},

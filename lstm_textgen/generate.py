@@ -100,10 +100,12 @@ class Options:
     top_p: float = 1.0
     seed: int | None = None
     alternatives: int = 5
+    min_words: int = 0  # no <eos> before this many new words
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "num", _check_int("num", self.num, 1, MAX_NUM))
         object.__setattr__(self, "max_words", _check_int("max_words", self.max_words, 1, MAX_WORDS))
+        object.__setattr__(self, "min_words", _check_int("min_words", self.min_words, 0, self.max_words))
         object.__setattr__(self, "temperature", _check_float("temperature", self.temperature, 0.0, 10.0))
         object.__setattr__(self, "top_k", _check_int("top_k", self.top_k, 0, MAX_TOP_K))
         object.__setattr__(self, "top_p", _check_float("top_p", self.top_p, 0.0, 1.0, lo_open=True))
@@ -195,7 +197,8 @@ def stream(model: HeadlineModel, prompt: str = "", **options: Any) -> Iterator[G
     active = torch.arange(opts.num)  # which headlines the batch rows belong to
     yield result
     for step in range(opts.max_words):
-        chosen, p, alt_p, alt_i = _choose(logits, opts, gen, allow_eos=bool(prompt_words) or step > 0)
+        allow_eos = step >= opts.min_words and (bool(prompt_words) or step > 0)
+        chosen, p, alt_p, alt_i = _choose(logits, opts, gen, allow_eos=allow_eos)
         keep = []
         for row, (idx, tok) in enumerate(zip(active.tolist(), chosen.tolist())):
             h = headlines[idx]

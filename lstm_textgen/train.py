@@ -338,6 +338,7 @@ def train(
         torch.set_rng_state(rng_state)
     stopped = "completed"
     stop = _StopRequest()
+    finished = False
     try:
         while meta["epoch"] < cfg.epochs:
             epoch = meta["epoch"] + 1
@@ -411,6 +412,7 @@ def train(
                 say(f"stopping early: no better validation loss for {cfg.patience} epochs")
                 break
             save("running" if epoch < cfg.epochs else stopped)
+        finished = True
     except KeyboardInterrupt:
         say(f"interrupted: the best checkpoint so far (epoch {meta['best_epoch']}) is at {out}"
             if meta["best_epoch"] else "interrupted before the first epoch ended: nothing saved")  # fmt: skip
@@ -421,6 +423,8 @@ def train(
             import torch.distributed as dist
 
             if dist.is_initialized():
+                if finished:
+                    dist.barrier()  # leave together: rank 0 may still be saving
                 dist.destroy_process_group()
     fill_snapshot(stopped)
     snapshot.eval()

@@ -47,6 +47,13 @@ def test_headlines_end_at_eos_and_respect_the_length_cap(tiny_model):
     assert any(not h.ended for h in capped.headlines)
 
 
+def test_min_words_holds_back_the_end(tiny_model):
+    r = generate(tiny_model, "", num=5, min_words=12, max_words=12, seed=0)
+    assert all(len(h.words) == 12 and not h.ended for h in r.headlines)
+    with pytest.raises(ValueError, match="min_words"):
+        generate(tiny_model, "", min_words=5, max_words=3)
+
+
 def test_special_tokens_are_never_emitted(tiny_model):
     r = generate(tiny_model, "zzz qqq", num=30, max_words=15, temperature=2.0, seed=7)
     for h in r.headlines:

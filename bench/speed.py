@@ -1,0 +1,278 @@
+"""Speed, side by side in one run (absolute times on a shared 2-core machine drift; ratios hold).
+
+    python bench/speed.py [--checkpoint checkpoints/nyt-headlines] [--data ../shared/data/nyt] [--json]
+    python bench/speed.py --abc ../shared/data/abc      # also one epoch on the larger ABC corpus
+
+1. Generation, 10 headlines x 20 words with the bundled checkpoint: ours (one batch, state carried)
+   vs the tutorial's algorithm (one headline at a time; every step re-runs the model on the last two
+   words, takes the argmax and finds the word by scanning the whole vocabulary dict).
+2. The app's /generate endpoint through gradio_client on a local server: p50/p95 latency.
+3. Training throughput: our loop vs a plain loop in the style of PyTorch's
+   examples/word_language_model (same model size, data and batch size), and our padding share.
+4. Start-up: `python app.py` until the first page is served; checkpoint load time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+import lstm_textgen as lt  # noqa: E402
+from lstm_textgen.vocab import EOS_ID  # noqa: E402
+
+N_HEADLINES, N_WORDS = 10, 20
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def tutorial_generate(model: lt.HeadlineModel, prompt: str, n_words: int) -> str:
+    """The tutorial's predict.py, on our model: the BOW dict, last two words, argmax, dict scan."""
+    BOW = {w: i for i, w in enumerate(model.vocab.itos)}  # noqa: N806 (the tutorial's name)
+    string = prompt + " "
+    with torch.no_grad():
+        for _ in range(n_words):
+            words = torch.tensor([BOW[w] for w in string.split()], dtype=torch.long)
+            input_tensor = torch.unsqueeze(words[-2:], dim=0)
+            output, _ = model(input_tensor)
+            output_word = torch.argmax(output[0, -1]).item()
+            string += list(BOW.keys())[output_word]
+            string += " "
+    return string
+
+
+def bench_generation(model: lt.HeadlineModel, prompt: str, repeats: int) -> dict:
+    def tutorial():
+        return [tutorial_generate(model, prompt, N_WORDS) for _ in range(N_HEADLINES)]
+
+    def ours_greedy():
+        return lt.generate(model, prompt, num=N_HEADLINES, max_words=N_WORDS, min_words=N_WORDS, temperature=0)
+
+    def ours_sampled():
+        return lt.generate(model, prompt, num=N_HEADLINES, max_words=N_WORDS, min_words=N_WORDS, temperature=0.8,
+                           top_p=0.95, seed=0)  # fmt: skip
+
+    sample = ours_sampled()
+    assert all(len(h.words) == N_WORDS for h in sample.headlines)
+    t_tut = _median_time(tutorial, repeats)
+    t_greedy = _median_time(ours_greedy, repeats)
+    t_sampled = _median_time(ours_sampled, repeats)
+    return {"tutorial_ms": t_tut * 1e3, "ours_greedy_ms": t_greedy * 1e3, "ours_sampled_ms": t_sampled * 1e3,
+            "speedup_greedy": t_tut / t_greedy, "speedup_sampled": t_tut / t_sampled}  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_api(model: lt.HeadlineModel, prompt: str, requests: int) -> dict:
+    import app
+    from gradio_client import Client
+
+    demo = app.build_demo(model)
+    demo.queue(max_size=app.MAX_QUEUE, default_concurrency_limit=app.CONCURRENCY)
+    _, url, _ = demo.launch(server_port=_free_port(), prevent_thread_lock=True, quiet=True, **app.launch_options())
+    try:
+        client = Client(url, verbose=False)
+        out = {}
+        for label, num, words in (("default", app.DEFAULT_NUM, app.DEFAULT_WORDS), ("10x20", N_HEADLINES, N_WORDS)):
+            client.predict(prompt, words, app.DEFAULT_TEMPERATURE, num, 0, app.DEFAULT_TOP_P, 1, api_name="/generate")
+            lat = []
+            for i in range(requests):
+                t = time.perf_counter()
+                client.predict(prompt, words, app.DEFAULT_TEMPERATURE, num, 0, app.DEFAULT_TOP_P, i, api_name="/generate")
+                lat.append((time.perf_counter() - t) * 1e3)
+            lat.sort()
+            out[label] = {"p50_ms": lat[len(lat) // 2], "p95_ms": lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)],
+                          "requests": requests, "num": num, "max_words": words}  # fmt: skip
+        return out
+    finally:
+        demo.close()
+
+
+# --- training throughput ----------------------------------------------------------------------
+
+
+class ReferenceModel(nn.Module):
+    """examples/word_language_model's RNNModel (LSTM): encoder, nn.LSTM(num_layers), decoder, tied."""
+
+    def __init__(self, ntoken: int, ninp: int, nhid: int, nlayers: int, dropout: float) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.encoder = nn.Embedding(ntoken, ninp)
+        self.rnn = nn.LSTM(ninp, nhid, nlayers, dropout=dropout)
+        self.decoder = nn.Linear(nhid, ntoken)
+        if ninp == nhid:
+            self.decoder.weight = self.encoder.weight
+
+    def forward(self, x, hidden):
+        output, hidden = self.rnn(self.drop(self.encoder(x)), hidden)
+        return self.decoder(self.drop(output)), hidden
+
+
+def reference_tokens_per_s(seqs: list[torch.Tensor], cfg: lt.ModelConfig, batch_size: int, max_tokens: int,
+                           bptt: int = 35, lr: float = 20.0) -> float:  # fmt: skip
+    """The example's train(): one long stream batchified into batch_size columns, BPTT chunks, SGD by hand."""
+    stream = torch.cat([s[1:] for s in seqs])  # words and <eos>, as the example's corpus
+    nbatch = stream.size(0) // batch_size
+    data = stream[: nbatch * batch_size].view(batch_size, -1).t().contiguous()
+    model = ReferenceModel(cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim, cfg.num_layers, 0.2)
+    model.train()
+    criterion = nn.CrossEntropyLoss()
+    hidden = None
+    tokens, t0 = 0, time.perf_counter()
+    for i in range(0, data.size(0) - 1, bptt):
+        seq_len = min(bptt, data.size(0) - 1 - i)
+        x, y = data[i : i + seq_len], data[i + 1 : i + 1 + seq_len].reshape(-1)
+        if hidden is not None:
+            hidden = tuple(h.detach() for h in hidden)
+        model.zero_grad()
+        output, hidden = model(x, hidden)
+        loss = criterion(output.view(-1, cfg.vocab_size), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+        for p in model.parameters():
+            p.data.add_(p.grad, alpha=-lr)
+        tokens += y.numel()
+        if tokens >= max_tokens:
+            break
+    return tokens / (time.perf_counter() - t0)
+
+
+def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path) -> dict:
+    from lstm_textgen.cli import DATA_DEFAULTS
+
+    texts = lt.load_headlines(data).texts
+    tr, va = lt.split(texts, DATA_DEFAULTS["val_percent"])
+    vocab = cfg_from.vocab
+    cfg = cfg_from.config
+    tcfg = lt.TrainConfig(epochs=1, seed=0)
+    ours = lt.train(tr, va[:64], vocab, cfg, tcfg, work / "ours", progress=False, log=lambda s: None)
+    row = ours.metrics["history"][0]
+    seqs = [torch.tensor(vocab.encode_headline(t.split())) for t in tr]
+    ref = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=row["tokens_per_s"] * row["seconds"])
+    return {"ours_tokens_per_s": row["tokens_per_s"], "reference_tokens_per_s": ref,
+            "ratio": row["tokens_per_s"] / ref, "padding_share": row["padding_share"],
+            "batch_size": tcfg.batch_size, "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}"}  # fmt: skip
+
+
+def bench_abc(abc: str, cfg_from: lt.HeadlineModel, work: Path) -> dict:
+    """One epoch on the 74k-headline ABC corpus: throughput and peak memory (token ids only in memory)."""
+    texts = lt.load_headlines(abc).texts
+    tr, va = lt.split(texts, 10)
+    vocab = lt.build_vocab((t.split() for t in tr), min_count=2)
+    cfg = lt.ModelConfig(**{**cfg_from.config.to_dict(), "vocab_size": len(vocab)})
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    m = lt.train(tr, va, vocab, cfg, lt.TrainConfig(epochs=1, seed=0), work / "abc", progress=False, log=lambda s: None)
+    row = m.metrics["history"][0]
+    return {"headlines": len(texts), "train_tokens": m.metrics["train_tokens"], "tokens_per_s": row["tokens_per_s"],
+            "seconds_per_epoch": row["seconds"], "epoch_with_validation_s": time.perf_counter() - t,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mb": before / 1024,
+            "val_ppl": row["val_ppl"]}  # fmt: skip
+
+
+def bench_startup(checkpoint: str) -> dict:
+    port = _free_port()
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py", "--checkpoint", checkpoint, "--port", str(port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError("app.py exited") from None
+                time.sleep(0.05)
+        startup = time.perf_counter() - t
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    t = time.perf_counter()
+    lt.load_model(checkpoint)
+    load = time.perf_counter() - t
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import gradio"], check=True)
+    gradio_import = time.perf_counter() - t
+    return {"startup_s": startup, "checkpoint_load_s": load, "import_gradio_s": gradio_import}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "nyt-headlines"), help="model to time")
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "nyt"), help="training data for part 3")
+    p.add_argument("--abc", help="the ABC headline corpus: also time one epoch on it")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats of each generation (median)")
+    p.add_argument("--requests", type=int, default=40, help="requests for the API latency percentiles")
+    p.add_argument("--work-dir", default="runs/speed", help="scratch folder for the training runs")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = p.parse_args(argv)
+    work = Path(args.work_dir)
+    model = lt.load_model(args.checkpoint)
+    prompt = lt.suggested_prompts(model, 1)[0]
+    result: dict = {"checkpoint": args.checkpoint, "prompt": prompt, "threads": torch.get_num_threads()}
+    result["generation"] = bench_generation(model, prompt, args.repeats)
+    result["api"] = bench_api(model, prompt, args.requests)
+    result["training"] = bench_training([args.data], model, work)
+    result["startup"] = bench_startup(args.checkpoint)
+    if args.abc:
+        result["abc"] = bench_abc(args.abc, model, work)
+    result.update({
+        "generate_speedup_vs_tutorial": result["generation"]["speedup_sampled"],
+        "api_p50_ms": result["api"]["default"]["p50_ms"],
+        "api_p95_ms": result["api"]["default"]["p95_ms"],
+        "train_tokens_per_s_ratio_vs_reference": result["training"]["ratio"],
+        "padding_share": result["training"]["padding_share"],
+        "startup_s": result["startup"]["startup_s"],
+    })  # fmt: skip
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        g, a, tr, s = result["generation"], result["api"], result["training"], result["startup"]
+        print(f"generation {N_HEADLINES}x{N_WORDS}: tutorial {g['tutorial_ms']:.0f} ms | ours greedy "
+              f"{g['ours_greedy_ms']:.1f} ms ({g['speedup_greedy']:.1f}x) | ours sampled {g['ours_sampled_ms']:.1f} ms "
+              f"({g['speedup_sampled']:.1f}x)")
+        for k, v in a.items():
+            print(f"api /generate {k} ({v['num']}x{v['max_words']}): p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms")
+        print(f"training: ours {tr['ours_tokens_per_s']:,.0f} tok/s vs reference {tr['reference_tokens_per_s']:,.0f} "
+              f"tok/s = {tr['ratio']:.2f}x; padding {tr['padding_share']:.1%}")
+        print(f"start-up {s['startup_s']:.1f} s (checkpoint load {s['checkpoint_load_s']:.2f} s, "
+              f"import gradio {s['import_gradio_s']:.1f} s)")
+        if "abc" in result:
+            b = result["abc"]
+            print(f"ABC: {b['tokens_per_s']:,.0f} tok/s, {b['seconds_per_epoch']:.0f} s/epoch, "
+                  f"peak RSS {b['peak_rss_mb']:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
