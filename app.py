@@ -75,15 +75,16 @@ def check_request(prompt: Any, max_words: Any, temperature: Any, num: Any, top_k
         seed = _number("Random seed", seed, 0, 2**63 - 1, whole=True)
     else:
         seed = None
+    values = dict(
+        max_words=_number("Max words", max_words, 1, MAX_WORDS, whole=True),
+        temperature=_number("Temperature", temperature, 0, 2, whole=False),
+        num=_number("Number of headlines", num, 1, MAX_NUM, whole=True),
+        top_k=_number("Top-k", top_k, 0, MAX_TOP_K, whole=True),
+        top_p=_number("Top-p", top_p, 0.01, 1, whole=False),
+        seed=seed,
+    )
     try:
-        opts = lt.make_options(
-            max_words=_number("Max words", max_words, 1, MAX_WORDS, whole=True),
-            temperature=_number("Temperature", temperature, 0, 2, whole=False),
-            num=_number("Number of headlines", num, 1, MAX_NUM, whole=True),
-            top_k=_number("Top-k", top_k, 0, MAX_TOP_K, whole=True),
-            top_p=_number("Top-p", top_p, 0.01, 1, whole=False),
-            seed=seed,
-        )
+        opts = lt.make_options(**values)
     except ValueError as e:  # the library's own check; the app's ranges are narrower, so rare
         raise gr.Error(str(e)) from None
     return prompt, opts, cut
@@ -232,7 +233,8 @@ def build_demo(model: lt.HeadlineModel) -> gr.Blocks:
                 seed_box = gr.Textbox(label="Seed words", placeholder=f"e.g. {prompts[0] if prompts else 'trump says'}",
                                       scale=4, max_length=MAX_PROMPT_CHARS, elem_id="seed-words")  # fmt: skip
                 go = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
-            gr.Examples(examples=[[p] for p in prompts], inputs=[seed_box], cache_examples=False, label="Try")
+            gr.Examples(examples=[[p] for p in prompts], inputs=[seed_box], cache_examples=False, label="Try",
+                        api_visibility="private")
             with gr.Row():
                 words = gr.Slider(1, MAX_WORDS, value=DEFAULT_WORDS, step=1, label="Max words", elem_id="max-words",
                                   info="most new words a headline; it usually ends earlier on its own")  # fmt: skip

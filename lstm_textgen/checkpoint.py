@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from .errors import CheckpointError
 from .model import HeadlineModel, ModelConfig
@@ -80,9 +81,32 @@ def _old_copies(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f".{path.name}.old-*"))
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_dead_temp_folders(path: Path) -> None:
+    """Temp folders of saves whose process died (a kill mid-save) are garbage: remove them."""
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        try:
+            pid = int(tmp.name.rsplit(".tmp-", 1)[1].split("-", 1)[0])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def recover_interrupted_save(path: str | os.PathLike) -> None:
-    """If a save died between its two renames, put the previous checkpoint back."""
+    """If a save died between its two renames, put the previous checkpoint back; drop dead saves' temp folders."""
     path = Path(path)
+    if path.parent.is_dir():
+        _remove_dead_temp_folders(path)
     if path.exists():
         for old in _old_copies(path):
             shutil.rmtree(old, ignore_errors=True)
@@ -100,15 +124,15 @@ def save_checkpoint(
     """Write the whole folder beside ``path`` and rename it into place: a kill at any moment leaves
     either the old checkpoint or the new one, never half of one."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise CheckpointError(f"{path}: exists and is not a folder; choose another output path")
-    if path.is_dir() and any(path.iterdir()) and not (path / CONFIG_FILE).exists():
-        raise CheckpointError(f"{path}: folder exists and is not an lstm_textgen checkpoint; choose another output path")
     tmp: Path | None = None
     try:
+        if path.exists() and not path.is_dir():
+            raise CheckpointError(f"{path}: exists and is not a folder; choose another output path")
+        if path.is_dir() and any(path.iterdir()) and not (path / CONFIG_FILE).exists():
+            raise CheckpointError(f"{path}: folder exists and is not an lstm_textgen checkpoint; choose another output path")
         path.parent.mkdir(parents=True, exist_ok=True)
         recover_interrupted_save(path)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
         model.save_pretrained(tmp)
         if train_state is not None:
             write_train_state(tmp, *train_state)
@@ -121,8 +145,8 @@ def save_checkpoint(
         else:
             os.rename(tmp, path)
         tmp = None
-    except OSError as e:
-        reason = e.strerror or str(e)
+    except (OSError, SafetensorError) as e:  # safetensors reports a failed write (disk full) as its own error
+        reason = getattr(e, "strerror", None) or _first_line(e)
         raise CheckpointError(
             f"cannot save checkpoint to {path}: {reason}; any previous checkpoint there is unchanged"
         ) from None
@@ -383,8 +407,10 @@ def describe(model: HeadlineModel) -> dict[str, Any]:
     """What a user may want to know of a loaded model (the app's Model tab shows this)."""
     cfg, m = model.config, model.metrics or {}
     best, test = m.get("best") or {}, m.get("test") or {}
+    source = model.source or ""
+    local = bool(source) and Path(source).exists()
     return {
-        "source": model.source,
+        "source": Path(source).name if local else source,  # a folder's name, not where it lives on this machine
         "arch": cfg.arch,
         "layers": cfg.num_layers,
         "emb_dim": cfg.emb_dim,

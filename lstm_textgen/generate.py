@@ -169,7 +169,10 @@ def _choose(
     if opts.temperature == 0:
         chosen = probs.argmax(dim=-1)
     else:
-        filtered = _filter_logits(logits / opts.temperature, opts.top_k, opts.top_p)
+        # in float64, with the best logit shifted to 0: a temperature as small as 1e-300 then gives
+        # -inf for the others and 0 for the best, never 0/0 or inf - inf
+        shifted = logits.double() - logits.max(dim=-1, keepdim=True).values.double()
+        filtered = _filter_logits(shifted / opts.temperature, opts.top_k, opts.top_p)
         chosen = torch.multinomial(torch.softmax(filtered, dim=-1), 1, generator=gen).squeeze(1)
     alt_p, alt_i = torch.topk(probs, min(opts.alternatives, probs.size(-1)), dim=-1)
     return chosen, probs.gather(1, chosen[:, None]).squeeze(1), alt_p, alt_i

@@ -370,10 +370,11 @@ def train(
                 scaler.step(opt)
                 scaler.update()
                 sched.step()
-                if ema is not None:
+                if ema is not None:  # the decay ramps up, so the random start weighs little
+                    decay = min(cfg.ema, (1 + meta["step"]) / (10 + meta["step"]))
                     with torch.no_grad():
                         for k, v in model.state_dict().items():
-                            ema[k].lerp_(v.float(), 1 - cfg.ema)
+                            ema[k].lerp_(v.float(), 1 - decay)
                 meta["step"] += 1
                 loss_sum += loss.item() * n_tok
                 tokens += n_tok
