@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "larger ABC corpus), with the vocabulary of --data, then fine-tune on --data; the pre-trained "
                    "model is kept beside --out as OUT.pretrain and reused when complete")  # fmt: skip
     t.add_argument("--pretrain-epochs", type=int, help="most epochs of pre-training (default 5)")
+    t.add_argument("--pretrain-lr", type=float, help="peak learning rate of pre-training (default: --lr)")
     g = t.add_argument_group("model")
     g.add_argument("--arch", choices=["lstm", "tutorial"], help="lstm: our regularised LSTM (default); tutorial: "
                    "the tutorial's 2-word-window model, to reproduce and compare")  # fmt: skip
@@ -219,7 +220,8 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if pretrain_data and not args.resume:
         if init_from is not None:
             raise LstmTextgenError("--init-from and --pretrain-data both give starting weights; use one")
-        pre_cfg = dataclasses.replace(train_config, epochs=pick("pretrain_epochs", 5))
+        pre_cfg = dataclasses.replace(train_config, epochs=pick("pretrain_epochs", 5),
+                                      lr=pick("pretrain_lr", train_config.lr))  # fmt: skip
         init_from = _pretrain(pretrain_data, None, val_percent, vocab, model_config, pre_cfg, Path(args.out),
                               quiet=args.quiet)  # fmt: skip
 
@@ -257,11 +259,12 @@ def _pretrain(paths: list[str], column: str | None, val_percent: float, vocab: A
     resume = False
     if (pre_out / ckpt.CONFIG_FILE).exists():
         done = ckpt.load_model(pre_out)
-        if done.config == model_config and done.vocab == vocab:
-            if done.metrics.get("stopped") in ("completed", "early_stopping"):
-                _say(f"reusing the finished pre-training in {pre_out}")
-                return done
-            resume = (pre_out / ckpt.TRAIN_STATE_FILE).exists()
+        same = (done.config == model_config and done.vocab == vocab
+                and done.metrics.get("train_config") == dataclasses.asdict(cfg))  # fmt: skip
+        if same and done.metrics.get("stopped") in ("completed", "early_stopping"):
+            _say(f"reusing the finished pre-training in {pre_out}")
+            return done
+        resume = same and (pre_out / ckpt.TRAIN_STATE_FILE).exists()
     info = {"data": {"paths": [str(p) for p in paths], "summary": headlines.summary(), "val_percent": val_percent},
             "stage": "pretrain"}  # fmt: skip
     return train(tr, va, vocab, model_config, cfg, pre_out, resume=resume, info=info, progress=not quiet)

@@ -23,6 +23,8 @@ MAX_WORDS = 100  # new words a headline
 MAX_PROMPT_WORDS = 50  # context kept from a seed phrase (its last words)
 MAX_TOP_K = 1_000_000
 NEVER_EMITTED = (PAD_ID, BOS_ID, UNK_ID)
+NUCLEUS_CANDIDATES = 256  # top-p looks for its nucleus among this many best tokens first
+GREEDY_BELOW = 1e-6  # a temperature this small picks the likeliest word, as 0 does (and avoids 1/T overflow)
 
 
 @dataclass
@@ -91,7 +93,8 @@ def _check_float(name: str, value: Any, lo: float, hi: float, lo_open: bool = Fa
 
 @dataclass(frozen=True)
 class Options:
-    """Validated sampling options. Temperature 0 is greedy; top_k 0 and top_p 1 switch those filters off."""
+    """Validated sampling options. Temperature 0 (or below 1e-6) is greedy; top_k 0 and top_p 1 switch those
+    filters off."""
 
     num: int = 1
     max_words: int = 20
@@ -137,43 +140,69 @@ def prepare_prompt(model: HeadlineModel, prompt: str) -> tuple[list[str], list[s
     return ws, unknown, truncated
 
 
-def _filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
-    """Keep the top-k tokens, then the smallest set whose probability reaches top_p (at least one)."""
-    if 0 < top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+def _sample(scores: torch.Tensor, top_k: int, top_p: float, gen: torch.Generator) -> torch.Tensor:
+    """One token a row from softmax(scores), restricted to the top-k tokens, then to the smallest set of
+    them whose probability reaches top_p (the nucleus, never empty).
+
+    The nucleus is searched among the best NUCLEUS_CANDIDATES tokens first (a partial sort) and the whole
+    vocabulary only when those do not reach top_p: the same distribution as a full sort, much cheaper.
+    """
+    vocab = scores.size(-1)
+    k = top_k if 0 < top_k < vocab else vocab
+    if top_p >= 1.0 and k == vocab:
+        return torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=gen).squeeze(1)
+    c = min(k, NUCLEUS_CANDIDATES) if top_p < 1.0 else k
+    vals, idx = torch.topk(scores, c, dim=-1)  # sorted, best first
+    # log of the normaliser over the top-k set (the candidates, when they are all of it)
+    norm = torch.logsumexp(vals if c == k else (torch.topk(scores, k, dim=-1).values if k < vocab else scores), dim=-1)
+    p = torch.exp(vals - norm[:, None])
     if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        p_sorted = torch.softmax(sorted_logits, dim=-1)
-        drop_sorted = p_sorted.cumsum(dim=-1) - p_sorted >= top_p  # the tokens before already reach top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
+        before = p.cumsum(dim=-1) - p  # mass of the better candidates
+        if c < k and bool((before[:, -1] + p[:, -1] < top_p).any()):
+            return _sample_full_sort(scores, k, top_p, gen)
+        p = p.masked_fill(before >= top_p, 0.0)
+    choice = torch.multinomial(p, 1, generator=gen)
+    return idx.gather(1, choice).squeeze(1)
+
+
+def _sample_full_sort(scores: torch.Tensor, k: int, top_p: float, gen: torch.Generator) -> torch.Tensor:
+    """The textbook nucleus: sort everything (used when the candidates hold less than top_p)."""
+    vals, idx = torch.sort(scores, descending=True, dim=-1)
+    vals, idx = vals[:, :k], idx[:, :k]
+    p = torch.softmax(vals, dim=-1)
+    p = p.masked_fill(p.cumsum(dim=-1) - p >= top_p, 0.0)
+    return idx.gather(1, torch.multinomial(p, 1, generator=gen)).squeeze(1)
 
 
 @torch.inference_mode()
 def _run(model: HeadlineModel, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+    """The prompt, all at once: logits after its last token, and the state to carry on from."""
     logits, state = model(tokens.to(model.device), state)
     return logits[:, -1].float().cpu(), state
+
+
+@torch.inference_mode()
+def _step(model: HeadlineModel, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+    logits, state = model.step(tokens.to(model.device), state)
+    return logits.float().cpu(), state
 
 
 def _choose(
     logits: torch.Tensor, opts: Options, gen: torch.Generator, allow_eos: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(chosen ids, their model probabilities, top alternatives' probs and ids) for a batch of logits."""
-    logits = logits.clone()
-    logits[:, list(NEVER_EMITTED)] = float("-inf")
+    mask = torch.zeros(logits.size(-1))
+    mask[list(NEVER_EMITTED)] = float("-inf")
     if not allow_eos:
-        logits[:, EOS_ID] = float("-inf")
+        mask[EOS_ID] = float("-inf")
+    logits = logits + mask
     probs = torch.softmax(logits, dim=-1)  # the model's own distribution over what may be emitted
-    if opts.temperature == 0:
+    if opts.temperature < GREEDY_BELOW:
         chosen = probs.argmax(dim=-1)
     else:
-        # in float64, with the best logit shifted to 0: a temperature as small as 1e-300 then gives
-        # -inf for the others and 0 for the best, never 0/0 or inf - inf
-        shifted = logits.double() - logits.max(dim=-1, keepdim=True).values.double()
-        filtered = _filter_logits(shifted / opts.temperature, opts.top_k, opts.top_p)
-        chosen = torch.multinomial(torch.softmax(filtered, dim=-1), 1, generator=gen).squeeze(1)
+        # the best logit shifted to 0 first: a small temperature then sends the others to -inf, never inf - inf
+        shifted = logits - logits.max(dim=-1, keepdim=True).values
+        chosen = _sample(shifted / opts.temperature, opts.top_k, opts.top_p, gen)
     alt_p, alt_i = torch.topk(probs, min(opts.alternatives, probs.size(-1)), dim=-1)
     return chosen, probs.gather(1, chosen[:, None]).squeeze(1), alt_p, alt_i
 
@@ -203,23 +232,24 @@ def stream(model: HeadlineModel, prompt: str = "", **options: Any) -> Iterator[G
         allow_eos = step >= opts.min_words and (bool(prompt_words) or step > 0)
         chosen, p, alt_p, alt_i = _choose(logits, opts, gen, allow_eos=allow_eos)
         keep = []
-        for row, (idx, tok) in enumerate(zip(active.tolist(), chosen.tolist())):
+        rows = zip(active.tolist(), chosen.tolist(), p.tolist(), alt_i.tolist(), alt_p.tolist())
+        for row, (idx, tok, prob, alt_ids, alt_probs) in enumerate(rows):
             h = headlines[idx]
             if tok == EOS_ID:
                 h.ended = True
                 continue
             h.words.append(itos[tok])
-            h.probs.append(float(p[row]))
-            h.alternatives.append(
-                [(itos[j], float(q)) for j, q in zip(alt_i[row].tolist(), alt_p[row].tolist()) if q > 0]
-            )
+            h.probs.append(prob)
+            h.alternatives.append([(itos[j], q) for j, q in zip(alt_ids, alt_probs) if q > 0])
             keep.append(row)
         if not keep or step == opts.max_words - 1:
             break
         yield result
-        sel = torch.tensor(keep, dtype=torch.long)
-        active = active.index_select(0, sel)
-        logits, state = _run(model, chosen.index_select(0, sel)[:, None], model.select_state(state, sel.to(model.device)))
+        if len(keep) < len(active):  # finished headlines leave the batch
+            sel = torch.tensor(keep, dtype=torch.long)
+            active, chosen = active.index_select(0, sel), chosen.index_select(0, sel)
+            state = model.select_state(state, sel.to(model.device))
+        logits, state = _step(model, chosen, state)
     result.done = True
     yield result
 

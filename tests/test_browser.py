@@ -93,3 +93,26 @@ def test_type_a_seed_move_a_slider_generate_and_read_the_model_tab(page_url):
         finally:
             browser.close()
     assert (ARTIFACTS / "app-generate.png").stat().st_size > 10_000
+
+
+def test_markup_in_the_seed_is_shown_as_text_never_run(page_url):
+    _browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (_ for _ in ()).throw(AssertionError(f"a dialog opened: {d.message}")))
+            page.goto(page_url, wait_until="load")
+            seed = page.locator("#seed-words textarea")
+            seed.wait_for(timeout=60_000)
+            seed.fill('<img src=x onerror="window.__pwned=1"><script>window.__pwned=2; alert(3)</script>')
+            page.locator("#generate").click()
+            expect(page.locator("#headlines li")).to_have_count(5, timeout=30_000)
+            expect(page.locator("#notices")).to_contain_text("Random seed used", timeout=30_000)
+            assert page.evaluate("window.__pwned") is None
+            assert page.locator("#headlines img, #headlines script, #notices img").count() == 0
+            expect(page.locator("#headlines li").first.locator(".seed")).to_contain_text("Img Src X Onerror")
+        finally:
+            browser.close()

@@ -129,3 +129,30 @@ def test_invalid_options_are_one_clear_value_error(tiny_model, options):
 def test_prompt_must_be_text(tiny_model):
     with pytest.raises(ValueError, match="prompt must be text"):
         generate(tiny_model, 42)
+
+
+def test_sampling_stays_inside_top_k_and_the_nucleus():
+    import torch
+
+    from lstm_textgen.generate import NUCLEUS_CANDIDATES, _sample
+
+    gen = torch.Generator().manual_seed(0)
+    for vocab, spread in ((50, 3.0), (4000, 0.2), (4000, 6.0)):  # peaked and flat distributions, small and large
+        scores = torch.randn(8, vocab) * spread
+        probs = torch.softmax(scores, dim=-1)
+        order = torch.argsort(probs, dim=-1, descending=True)
+        for top_k, top_p in ((0, 0.9), (5, 1.0), (20, 0.5), (0, 0.999), (3000, 0.95)):
+            allowed = []
+            for r in range(8):
+                k = top_k if 0 < top_k < vocab else vocab
+                ids = order[r, :k]
+                p = probs[r, ids] / probs[r, ids].sum()
+                n = int(((p.cumsum(0) - p) < top_p).sum())
+                allowed.append(set(ids[:n].tolist()))
+            seen = [set() for _ in range(8)]
+            for _ in range(200):
+                for r, t in enumerate(_sample(scores, top_k, top_p, gen).tolist()):
+                    assert t in allowed[r], (vocab, spread, top_k, top_p)
+                    seen[r].add(t)
+            if top_k == 0 and top_p >= 0.999 and spread < 1:  # flat: the nucleus outgrows the candidates
+                assert max(len(a) for a in allowed) > NUCLEUS_CANDIDATES
