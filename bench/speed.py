@@ -35,7 +35,6 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 import lstm_textgen as lt  # noqa: E402
-from lstm_textgen.vocab import EOS_ID  # noqa: E402
 
 N_HEADLINES, N_WORDS = 10, 20
 

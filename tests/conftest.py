@@ -4,7 +4,9 @@ template headlines, so a tiny model learns them in seconds), and a tiny trained 
 from __future__ import annotations
 
 import os
+import socket
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,42 @@ def tiny_model(tiny_checkpoint):
     from lstm_textgen import load_model
 
     return load_model(tiny_checkpoint)
+
+
+def run_cli(*args, timeout: float = 120, env: dict | None = None):
+    """``python -m lstm_textgen ARGS`` in a real subprocess, from the repository root."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "lstm_textgen", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_app(checkpoint: Path, max_queue: int | None = None, concurrency: int | None = None):
+    """The real app (app.py's build_demo and launch options) served in-process on a free port; yields its URL."""
+    import app
+    from lstm_textgen import load_model
+
+    demo = app.build_demo(load_model(checkpoint))
+    demo.queue(max_size=max_queue or app.MAX_QUEUE, default_concurrency_limit=concurrency or app.CONCURRENCY)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                            **app.launch_options())  # fmt: skip
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def server(tiny_checkpoint):
+    """(url, gradio_client.Client) of the app serving the tiny model, shared by the tests that need one."""
+    from gradio_client import Client
+
+    with running_app(tiny_checkpoint) as url:
+        yield url, Client(url, verbose=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,7 @@ import pytest
 
 import app
 import lstm_textgen as lt
-from conftest import ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import ROOT, free_port
 
 
 # --- the UI's functions, called directly -----------------------------------------------------------
@@ -100,18 +93,6 @@ def test_model_tab_content(tiny_model):
 
 
 # --- a real server, driven by gradio_client -------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tiny_checkpoint):
-    from gradio_client import Client
-
-    demo = app.build_demo(lt.load_model(tiny_checkpoint))
-    demo.queue(max_size=app.MAX_QUEUE, default_concurrency_limit=app.CONCURRENCY)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                            **app.launch_options())  # fmt: skip
-    yield url, Client(url, verbose=False)
-    demo.close()
 
 
 def test_api_generate_returns_plain_data(server):

@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import app
-import lstm_textgen as lt
 from conftest import ROOT
-from test_app import free_port
 
 CHROMIUM = os.environ.get("LSTM_TEXTGEN_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -40,13 +37,8 @@ def _browser_or_skip():
 
 
 @pytest.fixture(scope="module")
-def page_url(tiny_checkpoint):
-    demo = app.build_demo(lt.load_model(tiny_checkpoint))
-    demo.queue(max_size=app.MAX_QUEUE, default_concurrency_limit=app.CONCURRENCY)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                            **app.launch_options())  # fmt: skip
-    yield url
-    demo.close()
+def page_url(server):
+    return server[0]
 
 
 def test_type_a_seed_move_a_slider_generate_and_read_the_model_tab(page_url):

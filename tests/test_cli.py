@@ -1,7 +1,6 @@
 """The command line, run as a user runs it: a real subprocess, real files."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -10,13 +9,9 @@ import time
 import pytest
 
 from conftest import DATA, ROOT
+from conftest import run_cli as run
 
 TINY = ["--emb-dim", "32", "--hidden-dim", "48", "--batch-size", "16", "--lr", "0.01", "--warmup-steps", "10"]
-
-
-def run(*args, timeout=120, env=None):
-    return subprocess.run([sys.executable, "-m", "lstm_textgen", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})  # fmt: skip
 
 
 def assert_clean_error(proc, *fragments):

@@ -2,11 +2,9 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
-import pytest
 
 from conftest import DATA, ROOT
 from lstm_textgen import generate, load_model

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
 import signal
 import statistics
 import subprocess
@@ -25,11 +24,10 @@ from hypothesis import strategies as st
 
 import app
 import lstm_textgen as lt
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, run_cli, running_app
 from lstm_textgen.data import load_headlines
 from lstm_textgen.errors import DataError
 from lstm_textgen.generate import MAX_PROMPT_WORDS
-from test_app import free_port
 
 HOSTILE_SEEDS = {
     "empty": "",
@@ -115,18 +113,6 @@ def test_any_number_field_value_is_accepted_or_refused_with_a_message(values):
 
 
 # --- bad input through a real server ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tiny_checkpoint):
-    from gradio_client import Client
-
-    demo = app.build_demo(lt.load_model(tiny_checkpoint))
-    demo.queue(max_size=app.MAX_QUEUE, default_concurrency_limit=app.CONCURRENCY)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                            **app.launch_options())  # fmt: skip
-    yield url, Client(url, verbose=False)
-    demo.close()
 
 
 def _raw_call(url: str, body: bytes) -> tuple[int, str]:
@@ -219,10 +205,8 @@ def test_past_the_queue_limit_requests_are_refused_at_once(tiny_checkpoint):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    demo = app.build_demo(lt.load_model(tiny_checkpoint))
-    demo.queue(max_size=2, default_concurrency_limit=1)
-    _, url, _ = demo.launch(server_port=free_port(), prevent_thread_lock=True, quiet=True, **app.launch_options())
-    try:
+    with running_app(tiny_checkpoint, max_queue=2, concurrency=1) as url:
+
         def one(i: int) -> tuple[str, float]:
             t = time.perf_counter()
             try:
@@ -234,8 +218,6 @@ def test_past_the_queue_limit_requests_are_refused_at_once(tiny_checkpoint):
 
         with ThreadPoolExecutor(16) as pool:
             outcomes = list(pool.map(one, range(16)))
-    finally:
-        demo.close()
     refused = [(m, t) for m, t in outcomes if m != "ok"]
     assert refused and len(refused) < 16, outcomes
     assert all("Queue is full" in m for m, _ in refused), refused
@@ -254,8 +236,7 @@ def _history(out: Path) -> int:
 
 def _resume_and_finish(out: Path) -> None:
     before = _history(out)
-    proc = subprocess.run([sys.executable, "-m", "lstm_textgen", "train", "--resume", str(out), "--epochs",
-                           str(before + 1), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = run_cli("train", "--resume", out, "--epochs", before + 1, "--quiet", timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert f"resuming from {out} after epoch {before}" in proc.stderr
     assert _history(out) == before + 1
@@ -402,8 +383,7 @@ def test_a_10mb_field_is_skipped_and_counted(tmp_path):
 def test_no_usable_rows_never_trains_an_empty_model(tmp_path):
     f = tmp_path / "junk.csv"
     f.write_text("headline\nUnknown\n\n—\n   \n")
-    proc = subprocess.run([sys.executable, "-m", "lstm_textgen", "train", "--data", str(f), "--out", str(tmp_path / "o")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = run_cli("train", "--data", f, "--out", tmp_path / "o")
     assert proc.returncode == 1 and "no usable headlines" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
 
@@ -411,8 +391,7 @@ def test_no_usable_rows_never_trains_an_empty_model(tmp_path):
 def test_too_little_data_to_validate_is_a_clear_error(tmp_path):
     f = tmp_path / "three.txt"
     f.write_text("one headline\nanother one\na third\n")
-    proc = subprocess.run([sys.executable, "-m", "lstm_textgen", "train", "--data", str(f), "--out", str(tmp_path / "o")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = run_cli("train", "--data", f, "--out", tmp_path / "o")
     assert proc.returncode == 1 and "validation headlines" in proc.stderr and "Traceback" not in proc.stderr
 
 
