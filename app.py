@@ -166,6 +166,7 @@ def model_markdown(info: dict[str, Any]) -> str:
         ("Parameters", f"{info['parameters']:,}"),
         ("Vocabulary", f"{info['vocab_size']:,} tokens"),
         ("Training data", info["training_data"] or "—"),
+        ("Pre-trained on", info["pretraining"] or "—"),
         ("Validation perplexity", f"{fmt(info['val_perplexity'])} (best epoch {info['best_epoch'] or '—'})"),
         ("Test perplexity", fmt(info["test_perplexity"]) + (f" on {info['test_data']}" if info["test_data"] else "")
          + (f" ({info['test_note']})" if info["test_note"] else "")),

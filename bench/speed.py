@@ -57,11 +57,22 @@ def tutorial_generate(model: lt.HeadlineModel, prompt: str, n_words: int) -> str
         for _ in range(n_words):
             words = torch.tensor([BOW[w] for w in string.split()], dtype=torch.long)
             input_tensor = torch.unsqueeze(words[-2:], dim=0)
-            output, _ = model(input_tensor)
-            output_word = torch.argmax(output[0, -1]).item()
+            if model.config.arch == "tutorial":  # its own forward: one 2-word window -> logits
+                output = model.net.window_logits(input_tensor)[0]
+            else:
+                output = model(input_tensor)[0][0, -1]
+            output_word = torch.argmax(output).item()
             string += list(BOW.keys())[output_word]
             string += " "
     return string
+
+
+def bench_tutorial_model(model: lt.HeadlineModel, tutorial: lt.HeadlineModel, prompt: str, repeats: int) -> dict:
+    """End to end, as a user of the tutorial would move: its model and algorithm vs our model and algorithm."""
+    t_tut = _median_time(lambda: [tutorial_generate(tutorial, prompt, N_WORDS) for _ in range(N_HEADLINES)], repeats)
+    t_ours = _median_time(lambda: lt.generate(model, prompt, num=N_HEADLINES, max_words=N_WORDS, min_words=N_WORDS,
+                                              temperature=0.8, top_p=0.95, seed=0), repeats)  # fmt: skip
+    return {"tutorial_model_ms": t_tut * 1e3, "ours_ms": t_ours * 1e3, "speedup": t_tut / t_ours}
 
 
 def bench_generation(model: lt.HeadlineModel, prompt: str, repeats: int) -> dict:
@@ -175,10 +186,15 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path) -> d
     ours = lt.train(tr, va[:64], vocab, cfg, tcfg, work / "ours", progress=False, log=lambda s: None)
     row = ours.metrics["history"][0]
     seqs = [torch.tensor(vocab.encode_headline(t.split())) for t in tr]
-    ref = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=row["tokens_per_s"] * row["seconds"])
-    return {"ours_tokens_per_s": row["tokens_per_s"], "reference_tokens_per_s": ref,
-            "ratio": row["tokens_per_s"] / ref, "padding_share": row["padding_share"],
-            "batch_size": tcfg.batch_size, "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}"}  # fmt: skip
+    tokens = row["tokens_per_s"] * row["seconds"]
+    ref = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens)
+    # the same batch size in sequences, but with as many tokens a step as our headline batches hold
+    matched_bptt = max(1, round(sum(len(s) - 1 for s in seqs) / len(seqs)))
+    ref_matched = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens, bptt=matched_bptt)
+    return {"ours_tokens_per_s": row["tokens_per_s"], "reference_tokens_per_s": ref, "ratio": row["tokens_per_s"] / ref,
+            "reference_matched_tokens_per_s": ref_matched, "ratio_matched": row["tokens_per_s"] / ref_matched,
+            "matched_bptt": matched_bptt, "padding_share": row["padding_share"], "batch_size": tcfg.batch_size,
+            "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}"}  # fmt: skip
 
 
 def bench_abc(abc: str, cfg_from: lt.HeadlineModel, work: Path) -> dict:
@@ -230,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "nyt-headlines"), help="model to time")
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "nyt"), help="training data for part 3")
     p.add_argument("--abc", help="the ABC headline corpus: also time one epoch on it")
+    p.add_argument("--tutorial-checkpoint", help="a --arch tutorial checkpoint: also time its model with its algorithm")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats of each generation (median)")
     p.add_argument("--requests", type=int, default=40, help="requests for the API latency percentiles")
     p.add_argument("--work-dir", default="runs/speed", help="scratch folder for the training runs")
@@ -240,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     prompt = lt.suggested_prompts(model, 1)[0]
     result: dict = {"checkpoint": args.checkpoint, "prompt": prompt, "threads": torch.get_num_threads()}
     result["generation"] = bench_generation(model, prompt, args.repeats)
+    if args.tutorial_checkpoint:
+        result["generation_vs_tutorial_model"] = bench_tutorial_model(model, lt.load_model(args.tutorial_checkpoint),
+                                                                      prompt, args.repeats)  # fmt: skip
     result["api"] = bench_api(model, prompt, args.requests)
     result["training"] = bench_training([args.data], model, work)
     result["startup"] = bench_startup(args.checkpoint)
@@ -260,10 +280,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generation {N_HEADLINES}x{N_WORDS}: tutorial {g['tutorial_ms']:.0f} ms | ours greedy "
               f"{g['ours_greedy_ms']:.1f} ms ({g['speedup_greedy']:.1f}x) | ours sampled {g['ours_sampled_ms']:.1f} ms "
               f"({g['speedup_sampled']:.1f}x)")
+        if "generation_vs_tutorial_model" in result:
+            e = result["generation_vs_tutorial_model"]
+            print(f"end to end: tutorial model + algorithm {e['tutorial_model_ms']:.0f} ms vs ours {e['ours_ms']:.1f} ms "
+                  f"({e['speedup']:.0f}x)")
         for k, v in a.items():
             print(f"api /generate {k} ({v['num']}x{v['max_words']}): p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms")
         print(f"training: ours {tr['ours_tokens_per_s']:,.0f} tok/s vs reference {tr['reference_tokens_per_s']:,.0f} "
-              f"tok/s = {tr['ratio']:.2f}x; padding {tr['padding_share']:.1%}")
+              f"tok/s (bptt 35) = {tr['ratio']:.2f}x, vs {tr['reference_matched_tokens_per_s']:,.0f} tok/s "
+              f"(bptt {tr['matched_bptt']}, tokens a step matched) = {tr['ratio_matched']:.2f}x; "
+              f"padding {tr['padding_share']:.1%}")
         print(f"start-up {s['startup_s']:.1f} s (checkpoint load {s['checkpoint_load_s']:.2f} s, "
               f"import gradio {s['import_gradio_s']:.1f} s)")
         if "abc" in result:

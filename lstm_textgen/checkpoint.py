@@ -363,8 +363,7 @@ def model_card_text(model: HeadlineModel) -> str:
         "",
         "# lstm_textgen headline model",
         "",
-        "A word-level language model that writes news headlines, trained with "
-        "[lstm_textgen](https://github.com/lstm-textgen/lstm_textgen).",
+        "A word-level language model that writes news headlines, trained with lstm_textgen.",
         "",
         "| | |",
         "|---|---|",
@@ -372,6 +371,7 @@ def model_card_text(model: HeadlineModel) -> str:
         f"| parameters | {model.num_parameters():,} |",
         f"| vocabulary | {cfg.vocab_size:,} tokens (`<pad> <unk> <bos> <eos>` + words) |",
         f"| training data | {data.get('summary', 'not recorded')} |",
+        *([f"| pre-trained on | {pretraining(m)} |"] if pretraining(m) else []),
         f"| best validation perplexity | {best.get('val_ppl', float('nan')):.2f} (epoch {best.get('epoch', '?')}) |",
     ]
     if test:
@@ -393,7 +393,8 @@ def model_card_text(model: HeadlineModel) -> str:
         "```python",
         "from lstm_textgen import load_model, generate",
         'model = load_model("PATH_OR_REPO_ID")',
-        'for h in generate(model, "trump says", num=3, seed=0): print(h.text)',
+        'for h in generate(model, "trump says", num=3, seed=0).headlines:',
+        "    print(h.text)",
         "```",
         "",
         "Files: `config.json` (layer sizes), `model.safetensors` (weights), `vocab.json`, `metrics.json` "
@@ -401,6 +402,15 @@ def model_card_text(model: HeadlineModel) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def pretraining(metrics: dict[str, Any]) -> str | None:
+    """What a model was pre-trained on before its training data, if anything."""
+    pre = metrics.get("pretrain") or {}
+    if pre.get("summary"):
+        return pre["summary"]
+    paths = (metrics.get("cli") or {}).get("pretrain_data")
+    return ", ".join(Path(p).name for p in paths) if paths else None
 
 
 def describe(model: HeadlineModel) -> dict[str, Any]:
@@ -418,6 +428,7 @@ def describe(model: HeadlineModel) -> dict[str, Any]:
         "parameters": model.num_parameters(),
         "vocab_size": cfg.vocab_size,
         "training_data": (m.get("data") or {}).get("summary"),
+        "pretraining": pretraining(m),
         "val_perplexity": best.get("val_ppl"),
         "best_epoch": best.get("epoch"),
         "test_perplexity": test.get("perplexity"),

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--pretrain-data", nargs="+", metavar="PATH", help="first train on these headlines (e.g. the "
                    "larger ABC corpus), with the vocabulary of --data, then fine-tune on --data; the pre-trained "
                    "model is kept beside --out as OUT.pretrain and reused when complete")  # fmt: skip
-    t.add_argument("--pretrain-epochs", type=int, help="most epochs of pre-training (default 5)")
+    t.add_argument("--pretrain-epochs", type=int, help="most epochs of pre-training (default 4)")
     t.add_argument("--pretrain-lr", type=float, help="peak learning rate of pre-training (default: --lr)")
     g = t.add_argument_group("model")
     g.add_argument("--arch", choices=["lstm", "tutorial"], help="lstm: our regularised LSTM (default); tutorial: "
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--patience", type=int, help=f"stop after this many epochs without a better validation loss (default {tdef['patience']})")
     o.add_argument("--seed", type=int, help=f"random seed for a reproducible run (default {tdef['seed']})")
     o.add_argument("--ema", type=float, help="keep (and validate) an exponential moving average of the weights "
-                   "with this decay a step, e.g. 0.999; 0 = off (default)")  # fmt: skip
+                   f"with this decay a step; 0 = off (default {tdef['ema']})")  # fmt: skip
     o.add_argument("--device", help="auto (CUDA, then Apple MPS, then CPU; default), cpu, cuda, cuda:1, mps")
     o.add_argument("--no-amp", action="store_true", default=None, help="no mixed precision on CUDA")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -170,6 +170,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     mdef, tdef = _defaults()
     saved: dict[str, Any] = {}
+    resumed = None
     if args.resume:
         if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
             raise LstmTextgenError("--out and --resume name different folders; --resume continues in place")
@@ -177,7 +178,8 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         ckpt.recover_interrupted_save(args.resume)
         if not (Path(args.resume) / ckpt.TRAIN_STATE_FILE).exists():
             raise LstmTextgenError(f"{Path(args.resume) / ckpt.TRAIN_STATE_FILE}: missing; nothing to resume")
-        saved = ckpt.load_model(args.resume).metrics.get("cli", {})
+        resumed = ckpt.load_model(args.resume)
+        saved = resumed.metrics.get("cli", {})
     if not args.out:
         raise LstmTextgenError("--out DIR is required (the checkpoint folder to write)")
 
@@ -197,9 +199,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     train_texts, val_texts = split(headlines.texts, val_percent)
 
     init_from = ckpt.load_model(args.init_from) if args.init_from and not args.resume else None
-    if args.resume:
-        model_config = ckpt.read_config(Path(args.resume))
-        vocab = ckpt.load_model(args.resume).vocab
+    if resumed is not None:
+        model_config = resumed.config
+        vocab = resumed.vocab
     else:
         min_count, max_vocab = pick("min_count", DATA_DEFAULTS["min_count"]), pick("max_vocab", None)
         vocab = build_vocab((t.split() for t in train_texts), min_count=min_count, max_vocab=max_vocab)
@@ -220,10 +222,16 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if pretrain_data and not args.resume:
         if init_from is not None:
             raise LstmTextgenError("--init-from and --pretrain-data both give starting weights; use one")
-        pre_cfg = dataclasses.replace(train_config, epochs=pick("pretrain_epochs", 5),
+        pre_cfg = dataclasses.replace(train_config, epochs=pick("pretrain_epochs", 4),
                                       lr=pick("pretrain_lr", train_config.lr))  # fmt: skip
         init_from = _pretrain(pretrain_data, None, val_percent, vocab, model_config, pre_cfg, Path(args.out),
                               quiet=args.quiet)  # fmt: skip
+        pre_history = init_from.metrics.get("history", [])
+        pretrain_info = {"summary": init_from.metrics.get("data", {}).get("summary"), "epochs": len(pre_history),
+                         "minutes": sum(h["seconds"] for h in pre_history) / 60,
+                         "val_ppl": init_from.metrics.get("best", {}).get("val_ppl")}  # fmt: skip
+    else:
+        pretrain_info = resumed.metrics.get("pretrain") if resumed is not None else None
 
     cli_record = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "out", "quiet", "init_from")
                   and v is not None}  # fmt: skip
@@ -232,8 +240,11 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "data": {"paths": [str(p) for p in data_paths], "summary": headlines.summary(),
                  "files": [dataclasses.asdict(r) for r in headlines.files], "val_percent": val_percent},
         "cli": cli_record,
-        "command": "python -m lstm_textgen " + " ".join(shlex.quote(a) for a in argv),
+        # the command that started the run (a resumed run keeps it: it is the recipe)
+        "command": (resumed.metrics.get("command") if resumed is not None else None)
+        or "python -m lstm_textgen " + " ".join(shlex.quote(a) for a in argv),
         "init_from": args.init_from,
+        "pretrain": pretrain_info,
     }  # fmt: skip
     _say(f"vocabulary {len(vocab):,} tokens; {len(train_texts):,} training and {len(val_texts):,} validation "
          "headlines")

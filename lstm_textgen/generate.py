@@ -16,7 +16,7 @@ import torch
 
 from .model import HeadlineModel
 from .text import clean, headline_case
-from .vocab import BOS_ID, EOS, EOS_ID, PAD_ID, UNK_ID
+from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 MAX_NUM = 100  # headlines a call
 MAX_WORDS = 100  # new words a headline
@@ -263,4 +263,4 @@ def generate(model: HeadlineModel, prompt: str = "", **options: Any) -> Generati
     return result
 
 
-__all__ = ["EOS", "Generation", "Headline", "Options", "generate", "make_options", "prepare_prompt", "stream"]
+__all__ = ["Generation", "Headline", "Options", "generate", "make_options", "prepare_prompt", "stream"]

@@ -29,7 +29,7 @@ class ModelConfig:
     arch: str = "lstm"
     num_layers: int = 5
     emb_dim: int = 256
-    hidden_dim: int = 512
+    hidden_dim: int = 256
     # AWD-LSTM regularisation (Merity et al. 2017); all ignored by the tutorial arch.
     emb_dropout: float = 0.1  # drop whole words from the embedding matrix
     input_dropout: float = 0.3  # locked (same mask at every step) on the LSTM input
@@ -210,7 +210,6 @@ class HeadlineModel(
     tags=MODEL_CARD_TAGS,
     pipeline_tag="text-generation",
     license="mit",
-    repo_url="https://github.com/lstm-textgen/lstm_textgen",
 ):
     """A checkpointable headline model: config + network + vocabulary (+ training metrics).
 

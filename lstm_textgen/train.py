@@ -35,7 +35,7 @@ from .vocab import PAD_ID, Vocab
 class TrainConfig:
     """How to train (the model's shape is in ModelConfig)."""
 
-    epochs: int = 40
+    epochs: int = 12
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.1
@@ -46,7 +46,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # mixed precision, used on CUDA only
-    ema: float = 0.0  # if > 0, validate and keep an exponential moving average of the weights (decay a step)
+    ema: float = 0.995  # if > 0, validate and keep an exponential moving average of the weights (decay a step)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -137,7 +137,10 @@ def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Ada
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
+    device = next(model.parameters()).device
+    # the fused kernel is ~10x faster than the per-tensor loop on CPU: at this model size it was a third of a step
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=fused)
 
 
 def _digest(texts: Sequence[str]) -> str:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -17,9 +18,16 @@ def test_two_processes_train_on_different_batches_and_rank_0_writes_one_checkpoi
            "--emb-dim", "32", "--hidden-dim", "48", "--batch-size", "16", "--lr", "0.01", "--warmup-steps", "10",
            "--device", "cpu", "--quiet"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stderr.count("best validation perplexity") == 1  # rank 0 alone reports
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)  # fmt: skip
+    try:
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:  # a hung rendezvous must not leave workers behind
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err[-3000:]
+    assert err.count("best validation perplexity") == 1  # rank 0 alone reports
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["backend"] == "gloo"
     for row in metrics["history"]:
