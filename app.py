@@ -12,6 +12,7 @@ import html
 import math
 import os
 import sys
+import time
 from functools import partial
 from typing import Any, Iterator
 
@@ -24,12 +25,13 @@ MAX_WORDS = 40
 MAX_NUM = 10
 MAX_TOP_K = 1000
 MAX_PROMPT_CHARS = 2000  # longer seed text is cut before cleaning; the model sees at most its last words anyway
-# Defaults chosen from the output-quality measurements in bench/results/quality.md.
-DEFAULT_WORDS = 15
-DEFAULT_TEMPERATURE = 0.8
-DEFAULT_TOP_P = 0.95
+# The library's defaults, picked from the output-quality measurements in bench/results/quality.md.
+DEFAULT_WORDS = lt.Options.max_words
+DEFAULT_TEMPERATURE = lt.Options.temperature
+DEFAULT_TOP_P = lt.Options.top_p
 DEFAULT_NUM = 5
 CONCURRENCY = 4  # requests generating at once (this is CPU work)
+STREAM_EVERY_S = 0.05  # at most one streamed update a request per 50 ms: each costs ~6 ms of server time
 MAX_QUEUE = 64  # requests waiting; more are refused at once
 
 PROB_BANDS = [(0.5, "likely (≥ 50%)"), (0.1, "plausible (10–50%)"), (0.01, "surprising (1–10%)"), (0.0, "rare (< 1%)")]
@@ -185,11 +187,22 @@ def curve_frame(info: dict[str, Any]):
     return pd.DataFrame(rows, columns=["epoch", "loss", "split"])
 
 
-def generate_ui(model: lt.HeadlineModel, prompt, max_words, temperature, num, top_k, top_p, seed) -> Iterator[tuple]:
+def _throttled(results: Iterator[lt.Generation], every: float) -> Iterator[lt.Generation]:
+    """The growing result at most once per ``every`` seconds, and always the finished one."""
+    last = time.perf_counter()
+    for result in results:
+        now = time.perf_counter()
+        if result.done or now - last >= every:
+            last = now
+            yield result
+
+
+def generate_ui(model: lt.HeadlineModel, prompt, max_words, temperature, num, top_k, top_p, seed,
+                stream_every: float = STREAM_EVERY_S) -> Iterator[tuple]:  # fmt: skip
     """The Generate button: headlines stream in word by word, then the word-by-word view fills in."""
     prompt, opts, cut = check_request(prompt, max_words, temperature, num, top_k, top_p, seed)
     skip = (gr.skip(),) * 6
-    for result in lt.stream(model, prompt, options=opts):
+    for result in _throttled(lt.stream(model, prompt, options=opts), stream_every):
         if not result.done:
             yield (headlines_html(result), *skip)
             continue
@@ -208,21 +221,23 @@ def pick_headline(data: dict | None, index: int | None) -> tuple:
 
 def api_generate(model: lt.HeadlineModel, prompt: str = "", max_words: int = DEFAULT_WORDS,
                  temperature: float = DEFAULT_TEMPERATURE, num: int = DEFAULT_NUM, top_k: int = 0,
-                 top_p: float = DEFAULT_TOP_P, seed: int | None = None) -> Iterator[dict]:  # fmt: skip
+                 top_p: float = DEFAULT_TOP_P, seed: int | None = None,
+                 stream_every: float = STREAM_EVERY_S) -> Iterator[dict]:  # fmt: skip
     """Generate headlines. Streams the growing result; the last message has "done": true.
 
     Each message: {"headlines": [{"text", "prompt_words", "words", "probs", "ended", "alternatives"}],
     "prompt_words", "unknown_words", "truncated", "seed", "done"}.
     """
     prompt, opts, cut = check_request(prompt, max_words, temperature, num, top_k, top_p, seed)
-    for result in lt.stream(model, prompt, options=opts):
+    for result in _throttled(lt.stream(model, prompt, options=opts), stream_every):
         data = result.to_dict()
         data["done"] = result.done
         data["truncated"] = result.truncated or cut
         yield data
 
 
-def build_demo(model: lt.HeadlineModel) -> gr.Blocks:
+def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) -> gr.Blocks:
+    """The app for one loaded model. ``stream_every`` spaces the streamed updates (0: every word)."""
     info = lt.describe(model)
     prompts = lt.suggested_prompts(model, 8)
 
@@ -268,7 +283,7 @@ def build_demo(model: lt.HeadlineModel) -> gr.Blocks:
         inputs = [seed_box, words, temp, num, top_k, top_p, seed]
         outputs = [out, note, state, pick, view, position, alts]
         for trigger in (go.click, seed_box.submit):
-            trigger(partial(generate_ui, model), inputs, outputs, api_visibility="private", concurrency_id="generate",
+            trigger(partial(generate_ui, model, stream_every=stream_every), inputs, outputs, api_visibility="private", concurrency_id="generate",
                     show_progress="minimal")  # fmt: skip
         pick.input(pick_headline, [state, pick], [view, position, alts], api_visibility="private", queue=False)
         position.input(alternatives, [state, pick, position], alts, api_visibility="private", queue=False)
@@ -276,7 +291,7 @@ def build_demo(model: lt.HeadlineModel) -> gr.Blocks:
         def generate(prompt: str = "", max_words: int = DEFAULT_WORDS, temperature: float = DEFAULT_TEMPERATURE,
                      num: int = DEFAULT_NUM, top_k: int = 0, top_p: float = DEFAULT_TOP_P,
                      seed: int | None = None) -> Iterator[dict]:  # fmt: skip
-            yield from api_generate(model, prompt, max_words, temperature, num, top_k, top_p, seed)
+            yield from api_generate(model, prompt, max_words, temperature, num, top_k, top_p, seed, stream_every)
 
         generate.__doc__ = api_generate.__doc__
         gr.api(generate, api_name="generate", concurrency_id="generate")

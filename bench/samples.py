@@ -1,6 +1,7 @@
 """Output quality of sampled headlines, per sampling setting: how many copy a training headline
 verbatim, distinct-2, how many end on their own (<eos>) before the length cap, and their length
-against real headlines. Used to pick the app's default temperature and top-p.
+against real headlines, with a few examples of each. bench/results/quality.md explains the app's
+default temperature and top-p from these figures.
 
     python bench/samples.py --checkpoint checkpoints/nyt-headlines --train ../shared/data/nyt [--grid] [--json]
 """
@@ -49,13 +50,6 @@ def measure(model: lt.HeadlineModel, train: set[str], real_len: float, temperatu
     }
 
 
-def choose(rows: list[dict]) -> dict:
-    """The most varied setting (distinct-2) that copies < 5%, ends > 90% and is within a word of real length."""
-    ok = [r for r in rows if r["copied_share"] < 0.05 and r["ended_share"] > 0.9
-          and abs(r["mean_words"] - r["real_mean_words"]) <= 1.0]  # fmt: skip
-    return max(ok or rows, key=lambda r: r["distinct_2"])
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default="checkpoints/nyt-headlines", help="model to sample from")
@@ -63,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (without --grid)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus size (without --grid)")
     p.add_argument("--max-words", type=int, default=15, help="the length cap (the app's default)")
-    p.add_argument("--grid", action="store_true", help="measure a grid of temperatures and top-p, and pick one")
+    p.add_argument("--grid", action="store_true", help="measure a grid of temperatures and top-p values")
     p.add_argument("--json", action="store_true", help="print JSON")
     args = p.parse_args(argv)
     model = lt.load_model(args.checkpoint)
@@ -71,19 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     real_len = statistics.mean(len(t.split()) for t in train)
     settings = GRID if args.grid else [(args.temperature, args.top_p)]
     rows = [measure(model, train, real_len, t, tp, args.max_words) for t, tp in settings]
-    best = choose(rows)
     if args.json:
-        print(json.dumps({"rows": rows, "chosen": best}, indent=1))
+        print(json.dumps({"rows": rows}, indent=1))
         return 0
-    print("| temperature | top-p | copied | distinct-2 | ended with <eos> | mean words (real) |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| temperature | top-p | copied | distinct-2 | ended with <eos> | mean words (real) | examples |")
+    print("|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        mark = " **chosen**" if r is best and args.grid else ""
+        examples = " / ".join(lt.headline_case(t.split()) for t in r["examples"][:3])
         print(f"| {r['temperature']} | {r['top_p']} | {r['copied_share']:.1%} | {r['distinct_2']:.3f} | "
-              f"{r['ended_share']:.1%} | {r['mean_words']:.1f} ({r['real_mean_words']:.1f}){mark} |")
-    print("\nexamples at the chosen setting:")
-    for t in best["examples"]:
-        print("  " + lt.headline_case(t.split()))
+              f"{r['ended_share']:.1%} | {r['mean_words']:.1f} ({r['real_mean_words']:.1f}) | {examples} |")
     return 0
 
 

@@ -375,7 +375,8 @@ def model_card_text(model: HeadlineModel) -> str:
         f"| best validation perplexity | {best.get('val_ppl', float('nan')):.2f} (epoch {best.get('epoch', '?')}) |",
     ]
     if test:
-        lines.append(f"| test perplexity | {test.get('perplexity', float('nan')):.2f} on {test.get('data', '?')} |")
+        note = f" ({test['note']})" if test.get("note") else ""
+        lines.append(f"| test perplexity | {test.get('perplexity', float('nan')):.2f} on {test.get('data', '?')}{note} |")
     if m.get("command"):
         lines += ["", "## Recipe", "", "```bash", m["command"], "```"]
     if history:

@@ -43,11 +43,11 @@ def _add_generation_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num", type=int, default=5, help=f"how many headlines (1-{MAX_NUM}; default 5)")
     p.add_argument("--max-words", type=int, default=d.max_words,
                    help=f"most new words a headline (1-{MAX_WORDS}; default {d.max_words}); it stops earlier at <eos>")  # fmt: skip
-    p.add_argument("--temperature", type=float, default=0.8,
-                   help="sampling temperature; 0 = greedy (always the likeliest word); default 0.8")  # fmt: skip
+    p.add_argument("--temperature", type=float, default=d.temperature,
+                   help=f"sampling temperature; 0 = greedy (always the likeliest word); default {d.temperature}")  # fmt: skip
     p.add_argument("--top-k", type=int, default=d.top_k, help="sample only from the k likeliest words (0 = off, default)")
-    p.add_argument("--top-p", type=float, default=0.95,
-                   help="sample only from the likeliest words that together reach this probability (1 = off; default 0.95)")  # fmt: skip
+    p.add_argument("--top-p", type=float, default=d.top_p, help="sample only from the likeliest words that together "
+                   f"reach this probability (1 = off; default {d.top_p})")  # fmt: skip
     p.add_argument("--seed", type=int, default=None, help="random seed; the same seed and options give the same "
                    "headlines (default: random, printed with --json)")  # fmt: skip
 

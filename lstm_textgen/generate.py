@@ -12,6 +12,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 from .model import HeadlineModel
@@ -23,7 +24,6 @@ MAX_WORDS = 100  # new words a headline
 MAX_PROMPT_WORDS = 50  # context kept from a seed phrase (its last words)
 MAX_TOP_K = 1_000_000
 NEVER_EMITTED = (PAD_ID, BOS_ID, UNK_ID)
-NUCLEUS_CANDIDATES = 256  # top-p looks for its nucleus among this many best tokens first
 GREEDY_BELOW = 1e-6  # a temperature this small picks the likeliest word, as 0 does (and avoids 1/T overflow)
 
 
@@ -96,11 +96,12 @@ class Options:
     """Validated sampling options. Temperature 0 (or below 1e-6) is greedy; top_k 0 and top_p 1 switch those
     filters off."""
 
+    # defaults: the setting picked from the output-quality measurements in bench/results/quality.md
     num: int = 1
-    max_words: int = 20
-    temperature: float = 1.0
+    max_words: int = 15
+    temperature: float = 0.9
     top_k: int = 0
-    top_p: float = 1.0
+    top_p: float = 0.95
     seed: int | None = None
     alternatives: int = 5
     min_words: int = 0  # no <eos> before this many new words
@@ -140,38 +141,37 @@ def prepare_prompt(model: HeadlineModel, prompt: str) -> tuple[list[str], list[s
     return ws, unknown, truncated
 
 
-def _sample(scores: torch.Tensor, top_k: int, top_p: float, gen: torch.Generator) -> torch.Tensor:
-    """One token a row from softmax(scores), restricted to the top-k tokens, then to the smallest set of
-    them whose probability reaches top_p (the nucleus, never empty).
+def _nucleus_mask(p: torch.Tensor, top_p: float) -> torch.Tensor:
+    """True for the smallest set of likeliest tokens a row whose probability reaches top_p (never empty).
 
-    The nucleus is searched among the best NUCLEUS_CANDIDATES tokens first (a partial sort) and the whole
-    vocabulary only when those do not reach top_p: the same distribution as a full sort, much cheaper.
+    numpy sorts a [10, 4k] array in 0.5 ms where torch.sort takes 1.2 ms on this CPU, and a nucleus of
+    a word-level model at temperature ~1 holds about a thousand words, so a partial sort does not help.
+    """
+    a = p.numpy()
+    desc = -np.sort(-a, axis=-1)
+    size = ((np.cumsum(desc, axis=-1) - desc) < top_p).sum(axis=-1)  # tokens before each one hold < top_p
+    threshold = desc[np.arange(a.shape[0]), np.maximum(size, 1) - 1]
+    return torch.from_numpy(a >= threshold[:, None])
+
+
+def _sample(scores: torch.Tensor, top_k: int, top_p: float, gen: torch.Generator) -> torch.Tensor:
+    """One token a row from softmax(scores), kept to the top-k tokens, then to the nucleus of top_p.
+
+    Drawn by inverse CDF (one uniform number a row from the request's generator): 20x cheaper than
+    torch.multinomial over a 4k vocabulary, the same distribution.
     """
     vocab = scores.size(-1)
-    k = top_k if 0 < top_k < vocab else vocab
-    if top_p >= 1.0 and k == vocab:
-        return torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=gen).squeeze(1)
-    c = min(k, NUCLEUS_CANDIDATES) if top_p < 1.0 else k
-    vals, idx = torch.topk(scores, c, dim=-1)  # sorted, best first
-    # log of the normaliser over the top-k set (the candidates, when they are all of it)
-    norm = torch.logsumexp(vals if c == k else (torch.topk(scores, k, dim=-1).values if k < vocab else scores), dim=-1)
-    p = torch.exp(vals - norm[:, None])
+    if 0 < top_k < vocab:
+        kth = torch.topk(scores, top_k, dim=-1).values[:, -1:]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    p = torch.softmax(scores, dim=-1)
     if top_p < 1.0:
-        before = p.cumsum(dim=-1) - p  # mass of the better candidates
-        if c < k and bool((before[:, -1] + p[:, -1] < top_p).any()):
-            return _sample_full_sort(scores, k, top_p, gen)
-        p = p.masked_fill(before >= top_p, 0.0)
-    choice = torch.multinomial(p, 1, generator=gen)
-    return idx.gather(1, choice).squeeze(1)
-
-
-def _sample_full_sort(scores: torch.Tensor, k: int, top_p: float, gen: torch.Generator) -> torch.Tensor:
-    """The textbook nucleus: sort everything (used when the candidates hold less than top_p)."""
-    vals, idx = torch.sort(scores, descending=True, dim=-1)
-    vals, idx = vals[:, :k], idx[:, :k]
-    p = torch.softmax(vals, dim=-1)
-    p = p.masked_fill(p.cumsum(dim=-1) - p >= top_p, 0.0)
-    return idx.gather(1, torch.multinomial(p, 1, generator=gen)).squeeze(1)
+        p = p * _nucleus_mask(p, top_p)
+    cdf = p.cumsum(dim=-1)
+    u = torch.rand(p.size(0), 1, generator=gen) * cdf[:, -1:]
+    chosen = torch.searchsorted(cdf, u, right=True).clamp_(max=vocab - 1)
+    unlucky = p.gather(1, chosen) == 0  # u rounded onto the end of the CDF: take the likeliest instead
+    return torch.where(unlucky, p.argmax(dim=-1, keepdim=True), chosen).squeeze(1)
 
 
 @torch.inference_mode()

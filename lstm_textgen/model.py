@@ -88,10 +88,10 @@ class ModelConfig:
 
 
 def _locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """One dropout mask per sequence, reused at every time step (variational dropout)."""
+    """One dropout mask per sequence, reused at every time step (variational dropout); x is [T, B, D]."""
     if not training or p == 0:
         return x
-    mask = x.new_empty(x.size(0), 1, x.size(2)).bernoulli_(1 - p) / (1 - p)
+    mask = (torch.rand(1, x.size(1), x.size(2), device=x.device) < 1 - p).to(x.dtype) / (1 - p)
     return x * mask
 
 
@@ -106,7 +106,7 @@ class LSTMNet(nn.Module):
         self.cfg = cfg
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb_dim, padding_idx=PAD_ID)
         self.layers = nn.ModuleList(
-            nn.LSTM(cfg.emb_dim if i == 0 else cfg.hidden_dim, cfg.hidden_dim, batch_first=True)
+            nn.LSTM(cfg.emb_dim if i == 0 else cfg.hidden_dim, cfg.hidden_dim)  # time-major: no transposes
             for i in range(cfg.num_layers)
         )
         if cfg.tie_weights:
@@ -129,13 +129,18 @@ class LSTMNet(nn.Module):
     def _run_layer(self, i: int, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
         layer = self.layers[i]
         if self.training and self.cfg.weight_drop > 0:
-            w = F.dropout(layer.weight_hh_l0, self.cfg.weight_drop, training=True)
+            # DropConnect on the recurrent weights (uniform < keep: half the cost of bernoulli_ or F.dropout on CPU)
+            keep = 1 - self.cfg.weight_drop
+            w = layer.weight_hh_l0 * (torch.rand_like(layer.weight_hh_l0) < keep) / keep
             return torch.func.functional_call(layer, {"weight_hh_l0": w}, (x, state))
         return layer(x, state)
 
     def forward(self, tokens: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
-        """tokens [B, T] -> next-token logits [B, T, V] and the state after the last step."""
-        x = _locked_dropout(self._embed(tokens), self.cfg.input_dropout, self.training)
+        """tokens [B, T] -> next-token logits [B, T, V] and the state after the last step.
+
+        Inside, time comes first ([T, B, D]), nn.LSTM's native layout: batch_first would copy at every layer.
+        """
+        x = _locked_dropout(self._embed(tokens.t()), self.cfg.input_dropout, self.training)
         new_state: LSTMState = []
         for i in range(len(self.layers)):
             out, s = self._run_layer(i, x, None if state is None else state[i])
@@ -143,7 +148,7 @@ class LSTMNet(nn.Module):
             new_state.append(s)
             last = i == len(self.layers) - 1
             x = _locked_dropout(x, self.cfg.output_dropout if last else self.cfg.hidden_dropout, self.training)
-        return self._decode(x), new_state
+        return self._decode(x).transpose(0, 1), new_state
 
     def _decode(self, x: torch.Tensor) -> torch.Tensor:
         if self.cfg.tie_weights:

@@ -337,6 +337,9 @@ def train(
         state = _pack_state(model, opt, dict(meta, data_digest=data_digest), ema)
         ckpt.save_checkpoint(snapshot, out, train_state=state)
 
+    if ema is not None:  # the same tensors every step: the average and the weights it follows, in one order
+        ema_tensors = list(ema.values())
+        live_tensors = [model.state_dict()[k] for k in ema]
     if rng_state is not None:  # last, so nothing above (model building) shifts the dropout masks
         torch.set_rng_state(rng_state)
     stopped = "completed"
@@ -376,8 +379,7 @@ def train(
                 if ema is not None:  # the decay ramps up, so the random start weighs little
                     decay = min(cfg.ema, (1 + meta["step"]) / (10 + meta["step"]))
                     with torch.no_grad():
-                        for k, v in model.state_dict().items():
-                            ema[k].lerp_(v.float(), 1 - decay)
+                        torch._foreach_lerp_(ema_tensors, live_tensors, 1 - decay)
                 meta["step"] += 1
                 loss_sum += loss.item() * n_tok
                 tokens += n_tok

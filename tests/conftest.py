@@ -70,12 +70,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(checkpoint: Path, max_queue: int | None = None, concurrency: int | None = None):
-    """The real app (app.py's build_demo and launch options) served in-process on a free port; yields its URL."""
+def running_app(checkpoint: Path, max_queue: int | None = None, concurrency: int | None = None,
+                stream_every: float = 0.0):  # fmt: skip
+    """The real app (app.py's build_demo and launch options) served in-process on a free port; yields its URL.
+
+    Streams every word (stream_every 0), where the app spaces updates 50 ms apart: the tiny test model
+    writes a headline faster than that, and the tests want to see the stream.
+    """
     import app
     from lstm_textgen import load_model
 
-    demo = app.build_demo(load_model(checkpoint))
+    demo = app.build_demo(load_model(checkpoint), stream_every=stream_every)
     demo.queue(max_size=max_queue or app.MAX_QUEUE, default_concurrency_limit=concurrency or app.CONCURRENCY)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                             **app.launch_options())  # fmt: skip

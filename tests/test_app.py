@@ -53,8 +53,15 @@ def test_headlines_html_sets_seed_apart_and_escapes_everything():
     assert '<span class="gen">&lt;b&gt;bold&lt;/b&gt; News</span>' in page
 
 
+def test_updates_are_spaced_but_the_last_always_comes(tiny_model):
+    every_word = list(app.api_generate(tiny_model, "the", 10, 1.0, 2, 0, 1.0, 3, stream_every=0))
+    spaced = list(app.api_generate(tiny_model, "the", 10, 1.0, 2, 0, 1.0, 3, stream_every=60))
+    assert len(every_word) > 3 and len(spaced) == 1
+    assert spaced[-1]["done"] and spaced[-1]["headlines"] == every_word[-1]["headlines"]
+
+
 def test_generate_ui_streams_then_fills_the_word_view(tiny_model):
-    steps = list(app.generate_ui(tiny_model, "trump zyzzyva", 8, 0.8, 3, 0, 0.95, 5))
+    steps = list(app.generate_ui(tiny_model, "trump zyzzyva", 8, 0.8, 3, 0, 0.95, 5, stream_every=0))
     assert len(steps) > 2
     first_html = steps[0][0]
     assert first_html.count("<li>") == 3 and 'class="seed">Trump Zyzzyva' in first_html

@@ -11,8 +11,9 @@ def test_default_is_a_five_layer_lstm_with_tied_embeddings():
     m = HeadlineModel(cfg)
     lstms = [mod for mod in m.modules() if isinstance(mod, nn.LSTM)]
     assert len(lstms) == 5 and all(isinstance(x, nn.LSTM) for x in m.net.layers)
-    assert m.net.proj is not None  # hidden 512 != embedding 256: projection before the tied decoder
-    assert not any(isinstance(mod, nn.Linear) and mod.out_features == 100 for mod in m.modules())
+    assert not any(isinstance(mod, nn.Linear) and mod.out_features == 100 for mod in m.modules())  # tied
+    wide = HeadlineModel(ModelConfig(vocab_size=100, emb_dim=64, hidden_dim=96))
+    assert wide.net.proj is not None and wide.net.proj.out_features == 64  # projection before the tied decoder
 
 
 def test_forward_shapes_and_state_carry():
