@@ -210,13 +210,15 @@ def generate_ui(model: lt.HeadlineModel, prompt, max_words, temperature, num, to
             gr.Warning("Not in the vocabulary: " + ", ".join(result.unknown_words))
         data = result.to_dict()
         choices = [(f"{i + 1}. {h.text}", i) for i, h in enumerate(result.headlines)]
-        yield (headlines_html(result), notices(result, cut), data,
-               gr.update(choices=choices, value=0), word_view(data, 0),
-               gr.update(choices=position_choices(data, 0), value=0), alternatives(data, 0, 0))  # fmt: skip
+        yield (headlines_html(result), notices(result, cut), data, gr.update(choices=choices, value=0),
+               *pick_headline(data, 0))  # fmt: skip
 
 
 def pick_headline(data: dict | None, index: int | None) -> tuple:
-    return word_view(data, index), gr.update(choices=position_choices(data, index), value=0), alternatives(data, index, 0)
+    """The word view of one headline, its word list, and the alternatives at its first word."""
+    positions = position_choices(data, index)
+    return (word_view(data, index), gr.update(choices=positions, value=0 if positions else None),
+            alternatives(data, index, 0))  # fmt: skip
 
 
 def api_generate(model: lt.HeadlineModel, prompt: str = "", max_words: int = DEFAULT_WORDS,
