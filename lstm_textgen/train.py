@@ -154,9 +154,11 @@ def _digest(texts: Sequence[str]) -> str:
 
 
 def _pack_state(model: HeadlineModel, opt: torch.optim.Optimizer, meta: dict[str, Any],
-                ema: dict[str, torch.Tensor] | None) -> tuple[dict, dict]:  # fmt: skip
+                ema: dict[str, torch.Tensor] | None, best: dict[str, torch.Tensor] | None) -> tuple[dict, dict]:  # fmt: skip
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"ema.{k}": v for k, v in (ema or {}).items()})
+    # the best weights in full precision (model.safetensors may hold them in float16)
+    tensors.update({f"best.{k}": v for k, v in (best or {}).items()})
     sd = opt.state_dict()
     scalars: dict[str, dict[str, Any]] = {}
     for idx, st in sd["state"].items():
@@ -285,7 +287,7 @@ def train(
             raise CheckpointError(f"cannot resume from {out}: it was trained on other data or another split")
         rng_state = _unpack_state(tensors, saved, model, opt, ema)
         meta.update({k: saved[k] for k in meta})
-        best_state = ckpt.load_model(out).state_dict()
+        best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or ckpt.load_model(out).state_dict()
         sched.last_epoch = meta["step"]
         for group in opt.param_groups:
             group["lr"] = group["initial_lr"] * lr_at(meta["step"])
@@ -334,7 +336,7 @@ def train(
         if not dist_info.main:
             return
         fill_snapshot(stopped)
-        state = _pack_state(model, opt, dict(meta, data_digest=data_digest), ema)
+        state = _pack_state(model, opt, dict(meta, data_digest=data_digest), ema, best_state)
         ckpt.save_checkpoint(snapshot, out, train_state=state)
 
     if ema is not None:  # the same tensors every step: the average and the weights it follows, in one order

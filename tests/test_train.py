@@ -35,9 +35,12 @@ def test_same_seed_same_model(corpus, tmp_path):
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.9])
-def test_interrupt_then_resume_gives_the_uninterrupted_model(corpus, tmp_path, ema):
+@pytest.mark.parametrize("ema, dtype", [(0.0, "float32"), (0.9, "float32"), (0.9, "float16")])
+def test_interrupt_then_resume_gives_the_uninterrupted_model(corpus, tmp_path, ema, dtype):
+    import dataclasses
+
     tr, va, vocab, cfg = corpus
+    cfg = dataclasses.replace(cfg, weights_dtype=dtype)  # float16 files must not round the resumed run's weights
     tc = TrainConfig(epochs=3, ema=ema, **FAST)
     straight = train(tr, va, vocab, cfg, tc, tmp_path / "straight", progress=False)
 
