@@ -131,6 +131,29 @@ def test_prompt_must_be_text(tiny_model):
         generate(tiny_model, 42)
 
 
+def test_sampling_follows_the_renormalised_nucleus_distribution():
+    """Drawn frequencies match p restricted to the nucleus (and top-k), renormalised: the rejection draws and
+    the sorted fallback (a small top_p) give the same law, not just the right support."""
+    import torch
+
+    from lstm_textgen.generate import _sample
+
+    gen = torch.Generator().manual_seed(1)
+    scores = torch.tensor([[2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, -3.0]]).repeat(4000, 1)
+    probs = torch.softmax(scores[0], dim=-1)  # already in descending order
+    for top_k, top_p in ((0, 1.0), (0, 0.8), (6, 0.9), (0, 0.3), (0, 0.05)):
+        k = top_k or 8
+        p = probs[:k] / probs[:k].sum()
+        n = int(((p.cumsum(0) - p) < top_p).sum())
+        expected = torch.zeros(8)
+        expected[:n] = p[:n] / p[:n].sum()
+        counts = torch.zeros(8)
+        for _ in range(5):
+            counts += torch.bincount(_sample(scores, top_k, top_p, gen), minlength=8)
+        freq = counts / counts.sum()
+        assert (freq - expected).abs().max() < 0.015, (top_k, top_p, freq, expected)
+
+
 def test_sampling_stays_inside_top_k_and_the_nucleus():
     import torch
 
