@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -123,7 +124,8 @@ def bench_api(model: lt.HeadlineModel, prompt: str, requests: int) -> dict:
                           "requests": requests, "num": num, "max_words": words}  # fmt: skip
         return out
     finally:
-        demo.close()
+        with contextlib.redirect_stdout(sys.stderr):  # gradio prints "Closing server..." to stdout: keep --json clean
+            demo.close()
 
 
 # --- training throughput ----------------------------------------------------------------------

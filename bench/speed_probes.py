@@ -1,0 +1,149 @@
+"""The measurements behind the explanations in bench/results/speed.md, in one run.
+
+    python bench/speed_probes.py [--checkpoint checkpoints/nyt-headlines]
+
+1. Memory-bound steps: ten [10, 256] x [256, 1024] products on one weight matrix vs ten different ones;
+   a whole generation step vs its parts timed alone.
+2. bfloat16 weights for the generation step vs float32 (not used by the package; see speed.md).
+3. The sampler: the nucleus by rejection (``_sample``) vs sorting every row (``_nucleus_mask``).
+4. The app's default request in-process (``app.api_generate``), and the latency floor of gradio_client:
+   a bare endpoint that only sleeps 0-60 ms, through the same client and queue as the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import os
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import torch  # noqa: E402
+
+import lstm_textgen as lt  # noqa: E402
+
+gen_module = sys.modules["lstm_textgen.generate"]  # the package exports a function of the same name
+
+
+def ms(fn, repeats: int = 200) -> float:
+    """Median milliseconds a call, after a warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def memory_bound(model: lt.HeadlineModel) -> None:
+    x = torch.randn(10, 256)
+    weights = [torch.randn(1024, 256) for _ in range(10)]
+    same = ms(lambda: [x @ weights[0].t() for _ in range(10)])
+    different = ms(lambda: [x @ w.t() for w in weights])
+    print(f"ten [10,256]x[256,1024] products: one weight {same:.2f} ms, ten weights {different:.2f} ms "
+          f"({different / same:.1f}x)")  # fmt: skip
+    net, tok = model.net, torch.zeros(10, dtype=torch.long)
+    state = [(torch.zeros(1, 10, 256), torch.zeros(1, 10, 256)) for _ in net.layers]
+    layer = net.layers[1]
+    with torch.inference_mode():
+        step = ms(lambda: net.step(tok, state))
+        cell = ms(lambda: torch.lstm_cell(x, (x, x), layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0,
+                                          layer.bias_hh_l0))  # fmt: skip
+        decode = ms(lambda: net._decode(x))
+    mb = sum(p.numel() for p in net.parameters() if p.dim() == 2) * 4 / 1e6
+    print(f"a step (batch 10): {step:.2f} ms; its parts alone: {len(net.layers)} x lstm_cell {cell:.2f} ms + decoder "
+          f"{decode:.2f} ms = {len(net.layers) * cell + decode:.2f} ms; float32 weight matrices {mb:.1f} MB")  # fmt: skip
+
+
+def bfloat16_step(model: lt.HeadlineModel) -> None:
+    bf = copy.deepcopy(model).to(torch.bfloat16)
+    tok = torch.zeros(10, dtype=torch.long)
+    with torch.inference_mode():
+        state = [(torch.zeros(1, 10, 256), torch.zeros(1, 10, 256)) for _ in model.net.layers]
+        state_bf = [(h.bfloat16(), c.bfloat16()) for h, c in state]
+        f32 = ms(lambda: model.net.step(tok, state))
+        b16 = ms(lambda: bf.net.step(tok, state_bf))
+        logits, _ = model.net.step(tok, state)
+        logits_bf, _ = bf.net.step(tok, state_bf)
+    p, q = torch.softmax(logits, -1), torch.softmax(logits_bf.float(), -1)
+    rel = ((q - p).abs() / p)[p > 1e-3].max().item()
+    print(f"generation step: float32 {f32:.2f} ms, bfloat16 {b16:.2f} ms ({f32 / b16:.2f}x); largest relative "
+          f"change of a probability > 0.001: {rel:.1%}")  # fmt: skip
+    try:
+        torch.mm(torch.ones(2, 2, dtype=torch.bfloat16), torch.ones(2, 2, dtype=torch.bfloat16), out_dtype=torch.float32)
+        print("bfloat16 x bfloat16 -> float32 products are available on this CPU")
+    except (NotImplementedError, RuntimeError, TypeError):
+        print("bfloat16 x bfloat16 -> float32 products (aten::mm.dtype) are not implemented on this CPU")
+
+
+def sampler(model: lt.HeadlineModel) -> None:
+    scores = torch.randn(10, len(model.vocab)) * 3
+    gen = torch.Generator().manual_seed(0)
+
+    def sorted_nucleus():
+        p = torch.softmax(scores, -1)
+        return gen_module._inverse_cdf(p * gen_module._nucleus_mask(p, 0.95), gen)
+
+    rejection = ms(lambda: gen_module._sample(scores, 0, 0.95, gen), 1000)
+    sort = ms(sorted_nucleus, 1000)
+    print(f"sampler [10, {scores.size(1)}], top-p 0.95: rejection {rejection:.2f} ms, sorting {sort:.2f} ms")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api(model: lt.HeadlineModel) -> None:
+    import gradio as gr
+    from gradio_client import Client
+
+    import app
+
+    lat = sorted(ms(lambda i=i: list(app.api_generate(model, "new york", seed=i)), 1) for i in range(40))
+    print(f"app.api_generate, defaults (5 x <= 15 words), in-process: p50 {lat[20]:.0f} ms, p95 {lat[37]:.0f} ms")
+
+    def sleep(milliseconds: float) -> str:
+        time.sleep(milliseconds / 1000)
+        return "x"
+
+    with gr.Blocks() as demo:
+        gr.api(sleep, api_name="sleep")
+    demo.queue()
+    _, url, _ = demo.launch(server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        row = []
+        for milliseconds in (0, 10, 20, 30, 40, 60):
+            lat = sorted(ms(lambda m=milliseconds: client.predict(m, api_name="/sleep"), 1) for _ in range(15))
+            row.append(f"{milliseconds} ms -> {lat[7]:.0f}")
+        print("gradio_client p50 for a bare endpoint sleeping: " + ", ".join(row))
+    finally:
+        with contextlib.redirect_stdout(sys.stderr):
+            demo.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "nyt-headlines"), help="model to time")
+    args = p.parse_args(argv)
+    model = lt.load_model(args.checkpoint)
+    memory_bound(model)
+    bfloat16_step(model)
+    sampler(model)
+    api(model)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
