@@ -7,6 +7,7 @@ The screenshots land in test-artifacts/ (or $LSTM_TEXTGEN_ARTIFACTS).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -26,9 +27,7 @@ def _browser_or_skip():
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         missing = f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
     else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("playwright") is None:
             missing = "playwright is not installed (pip install -r requirements-dev.txt)"
     if missing:
         if os.environ.get("LSTM_TEXTGEN_REQUIRE_BROWSER") == "1":

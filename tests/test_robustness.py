@@ -219,6 +219,8 @@ def test_past_the_queue_limit_requests_are_refused_at_once(tiny_checkpoint):
         with ThreadPoolExecutor(16) as pool:
             outcomes = list(pool.map(one, range(16)))
     refused = [(m, t) for m, t in outcomes if m != "ok"]
+    print(f"\nqueue: {16 - len(refused)} of 16 served, {len(refused)} refused, slowest refusal "
+          f"{max((t for _, t in refused), default=0):.2f} s, slowest request {max(t for _, t in outcomes):.2f} s")
     assert refused and len(refused) < 16, outcomes
     assert all("Queue is full" in m for m, _ in refused), refused
     assert all(t < 20 for _, t in outcomes)  # refused promptly, never hung
