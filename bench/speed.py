@@ -177,26 +177,37 @@ def reference_tokens_per_s(seqs: list[torch.Tensor], cfg: lt.ModelConfig, batch_
     return tokens / (time.perf_counter() - t0)
 
 
-def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path) -> dict:
+def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, rounds: int = 3) -> dict:
+    """``rounds`` times: one epoch of ours, then the reference on as many tokens; medians of the ratios
+    (this shared machine's speed drifts by 10-20% between minutes)."""
     from lstm_textgen.cli import DATA_DEFAULTS
 
     texts = lt.load_headlines(data).texts
     tr, va = lt.split(texts, DATA_DEFAULTS["val_percent"])
     vocab = cfg_from.vocab
     cfg = cfg_from.config
-    tcfg = lt.TrainConfig(epochs=1, seed=0)
-    ours = lt.train(tr, va[:64], vocab, cfg, tcfg, work / "ours", progress=False, log=lambda s: None)
-    row = ours.metrics["history"][0]
     seqs = [torch.tensor(vocab.encode_headline(t.split())) for t in tr]
-    tokens = row["tokens_per_s"] * row["seconds"]
-    ref = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens)
     # the same batch size in sequences, but with as many tokens a step as our headline batches hold
     matched_bptt = max(1, round(sum(len(s) - 1 for s in seqs) / len(seqs)))
-    ref_matched = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens, bptt=matched_bptt)
-    return {"ours_tokens_per_s": row["tokens_per_s"], "reference_tokens_per_s": ref, "ratio": row["tokens_per_s"] / ref,
-            "reference_matched_tokens_per_s": ref_matched, "ratio_matched": row["tokens_per_s"] / ref_matched,
-            "matched_bptt": matched_bptt, "padding_share": row["padding_share"], "batch_size": tcfg.batch_size,
-            "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}"}  # fmt: skip
+    runs = []
+    for r in range(rounds):
+        tcfg = lt.TrainConfig(epochs=1, seed=r)
+        ours = lt.train(tr, va[:64], vocab, cfg, tcfg, work / f"ours{r}", progress=False, log=lambda s: None)
+        row = ours.metrics["history"][0]
+        tokens = row["tokens_per_s"] * row["seconds"]
+        ref = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens)
+        ref_matched = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens, bptt=matched_bptt)
+        runs.append({"ours": row["tokens_per_s"], "reference": ref, "reference_matched": ref_matched,
+                     "ratio": row["tokens_per_s"] / ref, "ratio_matched": row["tokens_per_s"] / ref_matched,
+                     "padding_share": row["padding_share"]})  # fmt: skip
+
+    def med(key: str) -> float:
+        return statistics.median(run[key] for run in runs)
+
+    return {"ours_tokens_per_s": med("ours"), "reference_tokens_per_s": med("reference"), "ratio": med("ratio"),
+            "reference_matched_tokens_per_s": med("reference_matched"), "ratio_matched": med("ratio_matched"),
+            "matched_bptt": matched_bptt, "padding_share": runs[0]["padding_share"], "batch_size": tcfg.batch_size,
+            "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}", "rounds": runs}  # fmt: skip
 
 
 def bench_abc(abc: str, cfg_from: lt.HeadlineModel, work: Path) -> dict:
@@ -251,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tutorial-checkpoint", help="a --arch tutorial checkpoint: also time its model with its algorithm")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats of each generation (median)")
     p.add_argument("--requests", type=int, default=40, help="requests for the API latency percentiles")
+    p.add_argument("--train-rounds", type=int, default=3, help="rounds of the training comparison (median)")
     p.add_argument("--work-dir", default="runs/speed", help="scratch folder for the training runs")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
@@ -263,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         result["generation_vs_tutorial_model"] = bench_tutorial_model(model, lt.load_model(args.tutorial_checkpoint),
                                                                       prompt, args.repeats)  # fmt: skip
     result["api"] = bench_api(model, prompt, args.requests)
-    result["training"] = bench_training([args.data], model, work)
+    result["training"] = bench_training([args.data], model, work, args.train_rounds)
     result["startup"] = bench_startup(args.checkpoint)
     if args.abc:
         result["abc"] = bench_abc(args.abc, model, work)
@@ -288,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"({e['speedup']:.0f}x)")
         for k, v in a.items():
             print(f"api /generate {k} ({v['num']}x{v['max_words']}): p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms")
-        print(f"training: ours {tr['ours_tokens_per_s']:,.0f} tok/s vs reference {tr['reference_tokens_per_s']:,.0f} "
-              f"tok/s (bptt 35) = {tr['ratio']:.2f}x, vs {tr['reference_matched_tokens_per_s']:,.0f} tok/s "
+        print(f"training (median of {len(tr['rounds'])}): ours {tr['ours_tokens_per_s']:,.0f} tok/s vs reference "
+              f"{tr['reference_tokens_per_s']:,.0f} tok/s (bptt 35) = {tr['ratio']:.2f}x, vs {tr['reference_matched_tokens_per_s']:,.0f} tok/s "
               f"(bptt {tr['matched_bptt']}, tokens a step matched) = {tr['ratio_matched']:.2f}x; "
               f"padding {tr['padding_share']:.1%}")
         print(f"start-up {s['startup_s']:.1f} s (checkpoint load {s['checkpoint_load_s']:.2f} s, "

@@ -7,10 +7,9 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from .data import bucketed_batches, encode_all, iterate
-from .model import HeadlineModel
+from .model import HeadlineModel, next_token_nll
 from .vocab import EOS_ID, PAD_ID, UNK_ID
 
 
@@ -43,8 +42,8 @@ def evaluate(model: HeadlineModel, headlines: Sequence[str], batch_size: int = 6
     for batch in iterate(seqs, bucketed_batches(lengths, range(len(seqs)), batch_size, rng=None)):
         batch = batch.to(model.device)
         inp, tgt = batch[:, :-1], batch[:, 1:]
-        logits, _ = model(inp)
-        nll = F.cross_entropy(logits.float().transpose(1, 2), tgt, ignore_index=PAD_ID, reduction="none")
+        logits, _ = model(inp, time_major=True)
+        nll = next_token_nll(logits, tgt, reduction="none")
         real = tgt != PAD_ID
         pos2 = real.clone()
         pos2[:, :2] = False

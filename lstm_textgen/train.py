@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from .data import bucketed_batches, common_openings, encode_all, pad_batch, padding_share
 from .errors import CheckpointError
 from .evaluate import evaluate
-from .model import HeadlineModel, ModelConfig
+from .model import HeadlineModel, ModelConfig, next_token_nll
 from .vocab import PAD_ID, Vocab
 
 
@@ -365,8 +364,8 @@ def train(
                 inp, tgt = x[:, :-1], x[:, 1:]
                 n_tok = int((tgt != PAD_ID).sum())
                 with torch.autocast(device.type, dtype=amp_dtype) if use_amp else contextlib.nullcontext():
-                    logits, _ = ddp_model(inp)
-                loss = F.cross_entropy(logits.float().transpose(1, 2), tgt, ignore_index=PAD_ID)
+                    logits, _ = ddp_model(inp, time_major=True)
+                loss = next_token_nll(logits, tgt)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"training loss became {loss.item()} at step {meta['step']}; "
                                              "try a lower --lr")  # fmt: skip

@@ -93,3 +93,25 @@ def test_config_from_dict_is_strict():
         ModelConfig.from_dict({**d, "extra": 1})
     with pytest.raises(ValueError, match="missing keys"):
         ModelConfig.from_dict({k: v for k, v in d.items() if k != "hidden_dim"})
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_weight_drop_zeroes_the_configured_share_and_keeps_the_mean(p):
+    from lstm_textgen.model import _dropconnect
+
+    torch.manual_seed(0)
+    w = torch.ones(1024, 256)
+    dropped = _dropconnect(w, p)
+    assert (dropped == 0).float().mean().item() == pytest.approx(p, abs=1 / 256 + 0.005)
+    assert dropped.mean().item() == pytest.approx(1.0, abs=0.01)  # unbiased: the kept weights are scaled up
+    assert _dropconnect(w, 0.0) is w
+
+
+def test_time_major_logits_are_the_batch_first_ones_transposed():
+    torch.manual_seed(0)
+    model = HeadlineModel(ModelConfig(vocab_size=40, emb_dim=8, hidden_dim=8)).eval()
+    tokens = torch.randint(4, 40, (3, 5))
+    batch_first, _ = model(tokens)
+    time_major, _ = model(tokens, time_major=True)
+    assert time_major.shape == (5, 3, 40) and time_major.is_contiguous()
+    assert torch.equal(time_major.transpose(0, 1), batch_first)
