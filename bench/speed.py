@@ -301,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in a.items():
             print(f"api /generate {k} ({v['num']}x{v['max_words']}): p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms")
         print(f"training (median of {len(tr['rounds'])}): ours {tr['ours_tokens_per_s']:,.0f} tok/s vs reference "
-              f"{tr['reference_tokens_per_s']:,.0f} tok/s (bptt 35) = {tr['ratio']:.2f}x, vs {tr['reference_matched_tokens_per_s']:,.0f} tok/s "
+              f"{tr['reference_tokens_per_s']:,.0f} tok/s (bptt 35) = {tr['ratio']:.2f}x, "
+              f"vs {tr['reference_matched_tokens_per_s']:,.0f} tok/s "
               f"(bptt {tr['matched_bptt']}, tokens a step matched) = {tr['ratio_matched']:.2f}x; "
               f"padding {tr['padding_share']:.1%}")
         print(f"start-up {s['startup_s']:.1f} s (checkpoint load {s['checkpoint_load_s']:.2f} s, "
