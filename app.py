@@ -285,8 +285,8 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
         inputs = [seed_box, words, temp, num, top_k, top_p, seed]
         outputs = [out, note, state, pick, view, position, alts]
         for trigger in (go.click, seed_box.submit):
-            trigger(partial(generate_ui, model, stream_every=stream_every), inputs, outputs, api_visibility="private", concurrency_id="generate",
-                    show_progress="minimal")  # fmt: skip
+            trigger(partial(generate_ui, model, stream_every=stream_every), inputs, outputs, api_visibility="private",
+                    concurrency_id="generate", show_progress="minimal")  # fmt: skip
         pick.input(pick_headline, [state, pick], [view, position, alts], api_visibility="private", queue=False)
         position.input(alternatives, [state, pick, position], alts, api_visibility="private", queue=False)
 
@@ -303,6 +303,18 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
 def launch_options() -> dict[str, Any]:
     """What Gradio 6 takes at launch rather than in Blocks()."""
     return {"theme": gr.themes.Soft(), "css": CSS, "show_error": False, "max_file_size": "1mb"}
+
+
+def serve(model: lt.HeadlineModel, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+          max_queue: int = MAX_QUEUE, concurrency: int = CONCURRENCY, stream_every: float = STREAM_EVERY_S,
+          block: bool = True) -> tuple[gr.Blocks, str]:  # fmt: skip
+    """Build, queue and launch the app: the queue's limits are set here only, for app.py, the tests and the
+    benchmarks alike. ``block=False`` returns at once (quietly) with the running app and its URL."""
+    demo = build_demo(model, stream_every)
+    demo.queue(max_size=max_queue, default_concurrency_limit=concurrency)
+    demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=not block,
+                **launch_options())  # fmt: skip
+    return demo, demo.local_url
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -335,10 +347,8 @@ def load(checkpoint: str | None, device: str) -> lt.HeadlineModel:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    model = load(args.checkpoint, args.device)
-    demo = build_demo(model)
-    demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
+    serve(load(args.checkpoint, args.device), args.host, args.port, share=args.share, max_queue=args.max_queue,
+          concurrency=args.concurrency)  # fmt: skip
 
 
 if __name__ == "__main__":

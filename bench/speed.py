@@ -40,7 +40,7 @@ import lstm_textgen as lt  # noqa: E402
 N_HEADLINES, N_WORDS = 10, 20
 
 
-def _median_time(fn, repeats: int) -> float:
+def median_time(fn, repeats: int) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):
@@ -70,8 +70,8 @@ def tutorial_generate(model: lt.HeadlineModel, prompt: str, n_words: int) -> str
 
 def bench_tutorial_model(model: lt.HeadlineModel, tutorial: lt.HeadlineModel, prompt: str, repeats: int) -> dict:
     """End to end, as a user of the tutorial would move: its model and algorithm vs our model and algorithm."""
-    t_tut = _median_time(lambda: [tutorial_generate(tutorial, prompt, N_WORDS) for _ in range(N_HEADLINES)], repeats)
-    t_ours = _median_time(lambda: lt.generate(model, prompt, num=N_HEADLINES, max_words=N_WORDS, min_words=N_WORDS,
+    t_tut = median_time(lambda: [tutorial_generate(tutorial, prompt, N_WORDS) for _ in range(N_HEADLINES)], repeats)
+    t_ours = median_time(lambda: lt.generate(model, prompt, num=N_HEADLINES, max_words=N_WORDS, min_words=N_WORDS,
                                               temperature=0.8, top_p=0.95, seed=0), repeats)  # fmt: skip
     return {"tutorial_model_ms": t_tut * 1e3, "ours_ms": t_ours * 1e3, "speedup": t_tut / t_ours}
 
@@ -89,14 +89,14 @@ def bench_generation(model: lt.HeadlineModel, prompt: str, repeats: int) -> dict
 
     sample = ours_sampled()
     assert all(len(h.words) == N_WORDS for h in sample.headlines)
-    t_tut = _median_time(tutorial, repeats)
-    t_greedy = _median_time(ours_greedy, repeats)
-    t_sampled = _median_time(ours_sampled, repeats)
+    t_tut = median_time(tutorial, repeats)
+    t_greedy = median_time(ours_greedy, repeats)
+    t_sampled = median_time(ours_sampled, repeats)
     return {"tutorial_ms": t_tut * 1e3, "ours_greedy_ms": t_greedy * 1e3, "ours_sampled_ms": t_sampled * 1e3,
             "speedup_greedy": t_tut / t_greedy, "speedup_sampled": t_tut / t_sampled}  # fmt: skip
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -106,9 +106,7 @@ def bench_api(model: lt.HeadlineModel, prompt: str, requests: int) -> dict:
     import app
     from gradio_client import Client
 
-    demo = app.build_demo(model)
-    demo.queue(max_size=app.MAX_QUEUE, default_concurrency_limit=app.CONCURRENCY)
-    _, url, _ = demo.launch(server_port=_free_port(), prevent_thread_lock=True, quiet=True, **app.launch_options())
+    demo, url = app.serve(model, port=free_port(), block=False)
     try:
         client = Client(url, verbose=False)
         out = {}
@@ -227,7 +225,7 @@ def bench_abc(abc: str, cfg_from: lt.HeadlineModel, work: Path) -> dict:
 
 
 def bench_startup(checkpoint: str) -> dict:
-    port = _free_port()
+    port = free_port()
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "app.py", "--checkpoint", checkpoint, "--port", str(port)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

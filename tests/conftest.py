@@ -80,10 +80,9 @@ def running_app(checkpoint: Path, max_queue: int | None = None, concurrency: int
     import app
     from lstm_textgen import load_model
 
-    demo = app.build_demo(load_model(checkpoint), stream_every=stream_every)
-    demo.queue(max_size=max_queue or app.MAX_QUEUE, default_concurrency_limit=concurrency or app.CONCURRENCY)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                            **app.launch_options())  # fmt: skip
+    demo, url = app.serve(load_model(checkpoint), "127.0.0.1", free_port(), max_queue=max_queue or app.MAX_QUEUE,
+                          concurrency=concurrency or app.CONCURRENCY, stream_every=stream_every,
+                          block=False)  # fmt: skip
     try:
         yield url
     finally:
