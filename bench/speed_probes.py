@@ -16,8 +16,6 @@ import argparse
 import contextlib
 import copy
 import os
-import socket
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,19 +27,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import torch  # noqa: E402
 
 import lstm_textgen as lt  # noqa: E402
+from speed import free_port, median_time  # noqa: E402  (bench/ is this script's folder)
 
 gen_module = sys.modules["lstm_textgen.generate"]  # the package exports a function of the same name
 
 
 def ms(fn, repeats: int = 200) -> float:
     """Median milliseconds a call, after a warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+    return median_time(fn, repeats) * 1e3
 
 
 def memory_bound(model: lt.HeadlineModel) -> None:
@@ -98,12 +91,6 @@ def sampler(model: lt.HeadlineModel) -> None:
     print(f"sampler [10, {scores.size(1)}], top-p 0.95: rejection {rejection:.2f} ms, sorting {sort:.2f} ms")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def api(model: lt.HeadlineModel) -> None:
     import gradio as gr
     from gradio_client import Client
@@ -120,7 +107,7 @@ def api(model: lt.HeadlineModel) -> None:
     with gr.Blocks() as demo:
         gr.api(sleep, api_name="sleep")
     demo.queue()
-    _, url, _ = demo.launch(server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = demo.launch(server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         client = Client(url, verbose=False)
         row = []
