@@ -345,6 +345,7 @@ def model_card_text(model: HeadlineModel) -> str:
     data = m.get("data", {})
     history = m.get("history", [])
     test = m.get("test", {})
+    pretrained_on = pretraining(m)
     arch = (
         f"{cfg.num_layers}-layer LSTM, embedding {cfg.emb_dim}, hidden {cfg.hidden_dim}, "
         f"{'tied' if cfg.tie_weights else 'untied'} input/output embeddings"
@@ -371,7 +372,7 @@ def model_card_text(model: HeadlineModel) -> str:
         f"| parameters | {model.num_parameters():,} |",
         f"| vocabulary | {cfg.vocab_size:,} tokens (`<pad> <unk> <bos> <eos>` + words) |",
         f"| training data | {data.get('summary', 'not recorded')} |",
-        *([f"| pre-trained on | {pretraining(m)} |"] if pretraining(m) else []),
+        *([f"| pre-trained on | {pretrained_on} |"] if pretrained_on else []),
         f"| best validation perplexity | {best.get('val_ppl', float('nan')):.2f} (epoch {best.get('epoch', '?')}) |",
     ]
     if test:

@@ -216,14 +216,20 @@ def _step(model: HeadlineModel, tokens: torch.Tensor, state: Any) -> tuple[torch
     return logits.float().cpu(), state
 
 
-def _choose(
-    logits: torch.Tensor, opts: Options, gen: torch.Generator, allow_eos: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(chosen ids, their model probabilities, top alternatives' probs and ids) for a batch of logits."""
-    mask = torch.zeros(logits.size(-1))
+def _emit_mask(vocab_size: int, allow_eos: bool) -> torch.Tensor:
+    """Added to the logits: -inf for the tokens that may not be emitted (and for <eos> when not allowed yet)."""
+    mask = torch.zeros(vocab_size)
     mask[list(NEVER_EMITTED)] = float("-inf")
     if not allow_eos:
         mask[EOS_ID] = float("-inf")
+    return mask
+
+
+def _choose(
+    logits: torch.Tensor, opts: Options, gen: torch.Generator, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(chosen ids, their model probabilities, top alternatives' probs and ids) for a batch of logits;
+    ``mask`` from :func:`_emit_mask`."""
     logits = logits + mask
     probs = torch.softmax(logits, dim=-1)  # the model's own distribution over what may be emitted
     if opts.temperature < GREEDY_BELOW:
@@ -256,10 +262,11 @@ def stream(model: HeadlineModel, prompt: str = "", **options: Any) -> Iterator[G
     rows = torch.zeros(opts.num, dtype=torch.long)
     logits, state = logits.index_select(0, rows), model.select_state(state, rows.to(model.device))
     active = torch.arange(opts.num)  # which headlines the batch rows belong to
+    masks = {allow: _emit_mask(logits.size(-1), allow) for allow in (False, True)}  # built once a request
     yield result
     for step in range(opts.max_words):
         allow_eos = step >= opts.min_words and (bool(prompt_words) or step > 0)
-        chosen, p, alt_p, alt_i = _choose(logits, opts, gen, allow_eos=allow_eos)
+        chosen, p, alt_p, alt_i = _choose(logits, opts, gen, masks[allow_eos])
         keep = []
         rows = zip(active.tolist(), chosen.tolist(), p.tolist(), alt_i.tolist(), alt_p.tolist())
         for row, (idx, tok, prob, alt_ids, alt_probs) in enumerate(rows):
