@@ -54,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default="checkpoints/nyt-headlines", help="model to sample from")
     p.add_argument("--train", nargs="+", required=True, help="the model's training headlines (to find verbatim copies)")
-    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (without --grid)")
-    p.add_argument("--top-p", type=float, default=0.95, help="nucleus size (without --grid)")
-    p.add_argument("--max-words", type=int, default=15, help="the length cap (the app's default)")
+    d = lt.Options
+    p.add_argument("--temperature", type=float, default=d.temperature,
+                   help=f"sampling temperature (without --grid; default {d.temperature}, the app's)")  # fmt: skip
+    p.add_argument("--top-p", type=float, default=d.top_p, help=f"nucleus size (without --grid; default {d.top_p})")
+    p.add_argument("--max-words", type=int, default=d.max_words,
+                   help=f"the length cap (default {d.max_words}, the app's)")  # fmt: skip
     p.add_argument("--grid", action="store_true", help="measure a grid of temperatures and top-p values")
     p.add_argument("--json", action="store_true", help="print JSON")
     args = p.parse_args(argv)
