@@ -55,12 +55,17 @@ def tiny_model(tiny_checkpoint):
     return load_model(tiny_checkpoint)
 
 
+def cli_command(*args) -> list[str]:
+    """The command line of ``python -m lstm_textgen ARGS`` with this interpreter (for subprocesses)."""
+    return [sys.executable, "-m", "lstm_textgen", *map(str, args)]
+
+
 def run_cli(*args, timeout: float = 120, env: dict | None = None):
     """``python -m lstm_textgen ARGS`` in a real subprocess, from the repository root."""
     import subprocess
 
-    return subprocess.run([sys.executable, "-m", "lstm_textgen", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(cli_command(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, **(env or {})})  # fmt: skip
 
 
 def free_port() -> int:

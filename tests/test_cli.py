@@ -3,12 +3,11 @@
 import json
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, cli_command
 from conftest import run_cli as run
 
 TINY = ["--emb-dim", "32", "--hidden-dim", "48", "--batch-size", "16", "--lr", "0.01", "--warmup-steps", "10"]
@@ -110,9 +109,8 @@ def test_every_flag_has_help():
 def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
     out = tmp_path / "m"
     log = open(tmp_path / "stderr.txt", "w+")  # a file, not a pipe: a full pipe would stall the trainer
-    proc = subprocess.Popen([sys.executable, "-m", "lstm_textgen", "train", "--data", str(DATA / "headlines.txt"),
-                             "--out", str(out), "--epochs", "500", "--patience", "500", *TINY],
-                            cwd=ROOT, stderr=log, text=True)  # fmt: skip
+    proc = subprocess.Popen(cli_command("train", "--data", DATA / "headlines.txt", "--out", out, "--epochs", "500",
+                                        "--patience", "500", *TINY), cwd=ROOT, stderr=log, text=True)  # fmt: skip
     deadline = time.time() + 120
     while not (out / "metrics.json").exists() and time.time() < deadline:
         time.sleep(0.2)

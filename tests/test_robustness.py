@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import app
 import lstm_textgen as lt
-from conftest import DATA, ROOT, run_cli, running_app
+from conftest import DATA, ROOT, cli_command, run_cli, running_app
 from lstm_textgen.data import load_headlines
 from lstm_textgen.errors import DataError
 from lstm_textgen.generate import MAX_PROMPT_WORDS
@@ -228,8 +228,8 @@ def test_past_the_queue_limit_requests_are_refused_at_once(tiny_checkpoint):
 
 # --- faults in training and saving --------------------------------------------------------------------
 
-TRAIN = [sys.executable, "-m", "lstm_textgen", "train", "--data", str(DATA / "headlines.txt"), "--batch-size", "16",
-         "--lr", "0.01", "--warmup-steps", "10", "--quiet"]  # fmt: skip
+TRAIN = cli_command("train", "--data", DATA / "headlines.txt", "--batch-size", "16", "--lr", "0.01", "--warmup-steps",
+                    "10", "--quiet")  # fmt: skip
 
 
 def _history(out: Path) -> int:
