@@ -118,7 +118,7 @@ def test_to_dict_is_plain_data(tiny_model):
     "options",
     [dict(num=0), dict(num=101), dict(max_words=0), dict(max_words=1000), dict(temperature=-1),
      dict(temperature=math.nan), dict(temperature=math.inf), dict(top_k=-1), dict(top_p=0), dict(top_p=1.5),
-     dict(seed=-5), dict(num="3"), dict(num=2.5), dict(num=True), dict(colour="blue")],
+     dict(seed=-5), dict(num="3"), dict(num=2.5), dict(num=True), dict(colour="blue"), dict(precision="fp8")],
 )  # fmt: skip
 def test_invalid_options_are_one_clear_value_error(tiny_model, options):
     with pytest.raises(ValueError) as e:
@@ -181,3 +181,23 @@ def test_sampling_stays_inside_top_k_and_the_nucleus():
                 assert min(len(a) for a in allowed) > 1000
             if top_p == 0.5 and vocab == 50:  # every allowed token gets drawn, not just the best
                 assert seen == allowed
+
+
+@pytest.mark.parametrize("precision, tolerance", [("float32", 1e-5), ("bfloat16", 0.03)])
+def test_shown_probabilities_are_the_models_own(tiny_model, precision, tolerance):
+    """Each word's probability is the sequence model's for that word after the words before it: exactly with
+    float32 products, within 3% with the bfloat16 ones that "auto" picks on CPUs that have them."""
+    import torch
+
+    from lstm_textgen.generate import NEVER_EMITTED
+    from lstm_textgen.vocab import BOS_ID
+
+    r = generate(tiny_model, "trump", num=3, max_words=8, temperature=1.0, seed=2, precision=precision)
+    for h in r.headlines:
+        ids = [BOS_ID, *tiny_model.vocab.encode(h.prompt_words + h.words)]
+        with torch.no_grad():
+            logits = tiny_model(torch.tensor([ids]))[0][0]
+        logits[:, list(NEVER_EMITTED)] = float("-inf")
+        want = torch.softmax(logits, dim=-1)[len(h.prompt_words) : len(ids) - 1]
+        want = want.gather(1, torch.tensor(ids[len(h.prompt_words) + 1 :])[:, None]).squeeze(1)
+        assert torch.allclose(torch.tensor(h.probs), want, rtol=tolerance, atol=0), (h.probs, want)

@@ -115,3 +115,51 @@ def test_time_major_logits_are_the_batch_first_ones_transposed():
     time_major, _ = model(tokens, time_major=True)
     assert time_major.shape == (5, 3, 40) and time_major.is_contiguous()
     assert torch.equal(time_major.transpose(0, 1), batch_first)
+
+
+def _zero_state(m: HeadlineModel, batch: int) -> list:
+    zeros = torch.zeros(1, batch, m.config.hidden_dim)
+    return [(zeros, zeros)] * m.config.num_layers
+
+
+@pytest.mark.parametrize("changes", [{}, {"hidden_dim": 24}, {"tie_weights": False}, {"residual": False}])
+def test_generation_step_reads_like_the_sequence_forward(changes):
+    """Token by token through step() gives the forward's next-token distribution: exactly in float32, and
+    within bfloat16's rounding with the bfloat16 products generation uses on CPUs that have them."""
+    torch.manual_seed(0)
+    m = HeadlineModel(ModelConfig(**{"vocab_size": 60, "emb_dim": 16, "hidden_dim": 16, "num_layers": 3,
+                                     **changes})).eval()  # fmt: skip
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(4)  # beyond the small initial weights, so the layers are not all near-linear
+    x = torch.randint(4, 60, (3, 6))
+    with torch.inference_mode():
+        want = torch.softmax(m(x)[0], dim=-1)
+        for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
+            state, got = _zero_state(m, 3), []
+            for t in range(x.size(1)):
+                logits, state = m.step(x[:, t], state, dtype)
+                assert logits.dtype == torch.float32 and state[0][1].dtype == torch.float32
+                got.append(torch.softmax(logits, dim=-1))
+            assert torch.allclose(torch.stack(got, 1), want, atol=tol), dtype
+        assert (torch.stack(got, 1) - want).abs().max() > 0  # bfloat16 really rounded something
+
+
+def test_the_bfloat16_step_follows_the_weights_when_they_change():
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=40, emb_dim=8, hidden_dim=8, num_layers=2)
+    m, other = HeadlineModel(cfg).eval(), HeadlineModel(cfg).eval()
+    tok = torch.tensor([5, 6])
+
+    def probs(model, dtype=torch.bfloat16):
+        with torch.inference_mode():
+            return torch.softmax(model.step(tok, _zero_state(model, 2), dtype)[0], dim=-1)
+
+    before = probs(m)
+    with torch.no_grad():
+        m.net.layers[0].bias_ih_l0.add_(1.0)  # an in-place update, as an optimizer step makes
+    changed = probs(m)
+    assert not torch.allclose(changed, before)
+    assert torch.allclose(changed, probs(m, torch.float32), atol=1e-2)
+    m.load_state_dict(other.state_dict())
+    assert torch.allclose(probs(m), probs(other), atol=1e-6)
