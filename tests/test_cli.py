@@ -63,6 +63,15 @@ def test_generate_json_and_unknown_words(cli_checkpoint):
 def test_generate_bad_option_is_a_clear_error(cli_checkpoint):
     assert_clean_error(run("generate", "--checkpoint", cli_checkpoint, "--temperature", "-1"), "temperature")
     assert_clean_error(run("generate", "--checkpoint", cli_checkpoint, "--num", "0"), "num must be from 1")
+    bad = run("generate", "--checkpoint", cli_checkpoint, "--precision", "fp8")
+    assert bad.returncode == 2 and "argument --precision: invalid choice: 'fp8'" in bad.stderr
+
+
+def test_generate_in_float32_on_request(cli_checkpoint):
+    args = ("generate", "--checkpoint", cli_checkpoint, "--prompt", "trump", "--num", "3", "--seed", "3", "--json")
+    exact = run(*args, "--precision", "float32")
+    assert exact.returncode == 0, exact.stderr
+    assert len(json.loads(exact.stdout)["headlines"]) == 3
 
 
 def test_evaluate_json(cli_checkpoint):
