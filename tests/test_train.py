@@ -119,3 +119,39 @@ def test_pretrained_start_copies_shared_words(corpus, tiny_checkpoint, tmp_path)
 def test_train_config_validation(bad):
     with pytest.raises(ValueError):
         TrainConfig(**bad)
+
+
+def test_mixed_precision_where_the_cpu_has_bfloat16(corpus, tmp_path):
+    """On a CPU with bfloat16 instructions training autocasts to bfloat16 (recorded in the metrics) and
+    learns as well as float32; --no-amp (amp=False) trains in float32 throughout."""
+    from lstm_textgen.model import native_bfloat16
+
+    tr, va, vocab, cfg = corpus
+    mixed = train(tr, va, vocab, cfg, TrainConfig(epochs=2, **FAST), tmp_path / "mixed", progress=False)
+    plain = train(tr, va, vocab, cfg, TrainConfig(epochs=2, amp=False, **FAST), tmp_path / "plain", progress=False)
+    assert plain.metrics["autocast"] is None
+    assert load_model(tmp_path / "plain").metrics["autocast"] is None
+    if not native_bfloat16(torch.device("cpu")):
+        assert mixed.metrics["autocast"] is None
+        return
+    assert mixed.metrics["autocast"] == "bfloat16"
+    sm, sp = mixed.state_dict(), plain.state_dict()
+    assert not all(torch.equal(sm[k], sp[k]) for k in sm)  # other arithmetic...
+    loss_m, loss_p = mixed.metrics["best"]["val_loss"], plain.metrics["best"]["val_loss"]
+    assert abs(loss_m - loss_p) < 0.02 * loss_p  # ...the same learning
+
+
+def test_clipping_scales_only_gradients_over_the_limit():
+    from lstm_textgen.train import _clip_gradients
+
+    small = [torch.nn.Parameter(torch.zeros(3)) for _ in range(2)]
+    for p, g in zip(small, ([0.1, 0.2, 0.0], [0.0, 0.1, 0.1])):
+        p.grad = torch.tensor(g)
+    before = [p.grad.clone() for p in small]
+    _clip_gradients(small, 0.5)
+    assert all(torch.equal(p.grad, b) for p, b in zip(small, before))  # left exactly as they were
+    big = [torch.nn.Parameter(torch.zeros(2)) for _ in range(2)]
+    big[0].grad, big[1].grad = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 4.0])  # norm 5
+    _clip_gradients(big, 0.5)
+    assert torch.allclose(torch.cat([p.grad for p in big]).norm(), torch.tensor(0.5), atol=1e-6)
+    assert torch.allclose(big[0].grad, torch.tensor([0.3, 0.0]), atol=1e-6)
