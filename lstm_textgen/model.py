@@ -144,12 +144,15 @@ class LSTMNet(nn.Module):
             self.embedding.weight[PAD_ID].zero_()
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Embedding dropout drops whole words: a word's row is zeroed for the batch. Applied to the looked-up
+        vectors: the values of masking the [V, D] matrix (and its gradients, up to rounding), at a fraction of the work."""
         weight = self.embedding.weight
+        x = F.embedding(tokens, weight, PAD_ID)
         p = self.cfg.emb_dropout
         if self.training and p > 0:
             keep = weight.new_empty(weight.size(0), 1).bernoulli_(1 - p) / (1 - p)
-            weight = weight * keep
-        return F.embedding(tokens, weight, PAD_ID)
+            x = x * F.embedding(tokens, keep)
+        return x
 
     def _run_layer(self, i: int, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
         layer = self.layers[i]

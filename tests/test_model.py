@@ -163,3 +163,20 @@ def test_the_bfloat16_step_follows_the_weights_when_they_change():
     assert torch.allclose(changed, probs(m, torch.float32), atol=1e-2)
     m.load_state_dict(other.state_dict())
     assert torch.allclose(probs(m), probs(other), atol=1e-6)
+
+
+def test_embedding_dropout_drops_whole_words():
+    """A dropped word is zero wherever it occurs in the batch; a kept one is scaled by 1/(1-p) everywhere."""
+    torch.manual_seed(0)
+    m = HeadlineModel(ModelConfig(vocab_size=40, emb_dim=8, hidden_dim=8, num_layers=2, emb_dropout=0.5)).train()
+    words = torch.arange(4, 40)
+    tokens = torch.stack([words[torch.randperm(len(words))] for _ in range(5)], dim=1)  # [T, B], each word 5 times
+    x = m.net._embed(tokens)
+    dropped = 0
+    for word in words.tolist():
+        rows = x[tokens == word]
+        if bool((rows == 0).all()):
+            dropped += 1
+        else:
+            assert torch.allclose(rows, m.net.embedding.weight[word].expand_as(rows) * 2)
+    assert 0.25 * len(words) < dropped < 0.75 * len(words)
