@@ -68,32 +68,79 @@ def tutorial_generate(model: lt.HeadlineModel, prompt: str, n_words: int) -> str
     return string
 
 
+def interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each function, timed in turns (a, b, c, a, b, c, ...) after a warm-up call each,
+    so that a slow minute on this shared machine slows every contender alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def ours(model: lt.HeadlineModel, prompt: str, **options) -> lt.Generation:
+    """10 headlines of exactly 20 words, sampled at T 0.8, top-p 0.95 unless ``options`` say otherwise."""
+    opts = {"num": N_HEADLINES, "max_words": N_WORDS, "min_words": N_WORDS, "temperature": 0.8, "top_p": 0.95,
+            "seed": 0, **options}  # fmt: skip
+    return lt.generate(model, prompt, **opts)
+
+
 def bench_tutorial_model(model: lt.HeadlineModel, tutorial: lt.HeadlineModel, prompt: str, repeats: int) -> dict:
     """End to end, as a user of the tutorial would move: its model and algorithm vs our model and algorithm."""
-    t_tut = median_time(lambda: [tutorial_generate(tutorial, prompt, N_WORDS) for _ in range(N_HEADLINES)], repeats)
-    t_ours = median_time(lambda: lt.generate(model, prompt, num=N_HEADLINES, max_words=N_WORDS, min_words=N_WORDS,
-                                              temperature=0.8, top_p=0.95, seed=0), repeats)  # fmt: skip
-    return {"tutorial_model_ms": t_tut * 1e3, "ours_ms": t_ours * 1e3, "speedup": t_tut / t_ours}
+    t = interleaved_medians({
+        "tutorial": lambda: [tutorial_generate(tutorial, prompt, N_WORDS) for _ in range(N_HEADLINES)],
+        "ours": lambda: ours(model, prompt),
+    }, repeats)  # fmt: skip
+    return {"tutorial_model_ms": t["tutorial"] * 1e3, "ours_ms": t["ours"] * 1e3, "speedup": t["tutorial"] / t["ours"]}
 
 
 def bench_generation(model: lt.HeadlineModel, prompt: str, repeats: int) -> dict:
-    def tutorial():
-        return [tutorial_generate(model, prompt, N_WORDS) for _ in range(N_HEADLINES)]
+    """The tutorial's algorithm (float32, as the tutorial runs) vs ours at the default precision ("auto":
+    bfloat16 products on this CPU), and ours in float32 too, to show what the algorithm alone gives."""
+    assert all(len(h.words) == N_WORDS for h in ours(model, prompt).headlines)
+    t = interleaved_medians({
+        "tutorial": lambda: [tutorial_generate(model, prompt, N_WORDS) for _ in range(N_HEADLINES)],
+        "greedy": lambda: ours(model, prompt, temperature=0),
+        "sampled": lambda: ours(model, prompt),
+        "greedy_float32": lambda: ours(model, prompt, temperature=0, precision="float32"),
+        "sampled_float32": lambda: ours(model, prompt, precision="float32"),
+    }, repeats)  # fmt: skip
+    out = {"tutorial_ms": t["tutorial"] * 1e3, "step_dtype": str(lt.Options().step_dtype(model.device))}
+    for name in ("greedy", "sampled", "greedy_float32", "sampled_float32"):
+        out[f"ours_{name}_ms"] = t[name] * 1e3
+        out[f"speedup_{name}"] = t["tutorial"] / t[name]
+    return out
 
-    def ours_greedy():
-        return lt.generate(model, prompt, num=N_HEADLINES, max_words=N_WORDS, min_words=N_WORDS, temperature=0)
 
-    def ours_sampled():
-        return lt.generate(model, prompt, num=N_HEADLINES, max_words=N_WORDS, min_words=N_WORDS, temperature=0.8,
-                           top_p=0.95, seed=0)  # fmt: skip
+def step_precision(model: lt.HeadlineModel, data: str, batch_size: int = 64) -> dict:
+    """Perplexity of the checkpoint's own validation headlines read through the generation step, with float32
+    and with bfloat16 products: what the faster step costs in quality (the test month is never read)."""
+    from lstm_textgen.cli import DATA_DEFAULTS
+    from lstm_textgen.data import encode_all, pad_batch
+    from lstm_textgen.vocab import PAD_ID
 
-    sample = ours_sampled()
-    assert all(len(h.words) == N_WORDS for h in sample.headlines)
-    t_tut = median_time(tutorial, repeats)
-    t_greedy = median_time(ours_greedy, repeats)
-    t_sampled = median_time(ours_sampled, repeats)
-    return {"tutorial_ms": t_tut * 1e3, "ours_greedy_ms": t_greedy * 1e3, "ours_sampled_ms": t_sampled * 1e3,
-            "speedup_greedy": t_tut / t_greedy, "speedup_sampled": t_tut / t_sampled}  # fmt: skip
+    val_percent = model.metrics.get("data", {}).get("val_percent", DATA_DEFAULTS["val_percent"])
+    _, va = lt.split(lt.load_headlines(data).texts, val_percent)  # --data: the folder the checkpoint was trained on
+    seqs = encode_all(va, model.vocab)
+    out = {"headlines": len(va), "data": data}
+    with torch.inference_mode():
+        for dtype in (torch.float32, torch.bfloat16):
+            nll, tokens = 0.0, 0
+            for i in range(0, len(seqs), batch_size):
+                x = pad_batch(seqs[i : i + batch_size])
+                hid = model.config.hidden_dim
+                state = [(torch.zeros(1, x.size(0), hid), torch.zeros(1, x.size(0), hid))] * model.config.num_layers
+                for t in range(x.size(1) - 1):
+                    logits, state = model.step(x[:, t], state, dtype)
+                    nll += torch.nn.functional.cross_entropy(logits, x[:, t + 1], ignore_index=PAD_ID, reduction="sum").item()
+                tokens += int((x[:, 1:] != 0).sum())
+            out[f"ppl_{str(dtype).removeprefix('torch.')}"] = math.exp(nll / tokens)
+    out["evaluate_ppl"] = lt.evaluate(model, va).perplexity  # the float32 sequence path, for comparison
+    return out
 
 
 def free_port() -> int:
@@ -147,8 +194,9 @@ class ReferenceModel(nn.Module):
 
 
 def reference_tokens_per_s(seqs: list[torch.Tensor], cfg: lt.ModelConfig, batch_size: int, max_tokens: int,
-                           bptt: int = 35, lr: float = 20.0) -> float:  # fmt: skip
-    """The example's train(): one long stream batchified into batch_size columns, BPTT chunks, SGD by hand."""
+                           bptt: int = 35, lr: float = 20.0, autocast: bool = False) -> float:  # fmt: skip
+    """The example's train(): one long stream batchified into batch_size columns, BPTT chunks, SGD by hand.
+    ``autocast``: its forward under the same bfloat16 autocast as ours (the example itself has none)."""
     stream = torch.cat([s[1:] for s in seqs])  # words and <eos>, as the example's corpus
     nbatch = stream.size(0) // batch_size
     data = stream[: nbatch * batch_size].view(batch_size, -1).t().contiguous()
@@ -163,7 +211,9 @@ def reference_tokens_per_s(seqs: list[torch.Tensor], cfg: lt.ModelConfig, batch_
         if hidden is not None:
             hidden = tuple(h.detach() for h in hidden)
         model.zero_grad()
-        output, hidden = model(x, hidden)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            output, hidden = model(x, hidden)
+        output, hidden = output.float(), tuple(h.float() for h in hidden)
         loss = criterion(output.view(-1, cfg.vocab_size), y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
@@ -195,17 +245,23 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, roun
         tokens = row["tokens_per_s"] * row["seconds"]
         ref = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens)
         ref_matched = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens, bptt=matched_bptt)
-        runs.append({"ours": row["tokens_per_s"], "reference": ref, "reference_matched": ref_matched,
-                     "ratio": row["tokens_per_s"] / ref, "ratio_matched": row["tokens_per_s"] / ref_matched,
-                     "padding_share": row["padding_share"]})  # fmt: skip
+        run = {"ours": row["tokens_per_s"], "reference": ref, "reference_matched": ref_matched,
+               "ratio": row["tokens_per_s"] / ref, "ratio_matched": row["tokens_per_s"] / ref_matched,
+               "padding_share": row["padding_share"], "autocast": ours.metrics["autocast"]}  # fmt: skip
+        if ours.metrics["autocast"]:  # the reference with the same bfloat16 products, to show where the gain is from
+            ref_amp = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens, autocast=True)
+            run.update(reference_autocast=ref_amp, ratio_autocast=row["tokens_per_s"] / ref_amp)
+        runs.append(run)
 
-    def med(key: str) -> float:
-        return statistics.median(run[key] for run in runs)
+    def med(key: str) -> float | None:
+        return statistics.median(run[key] for run in runs) if key in runs[0] else None
 
     return {"ours_tokens_per_s": med("ours"), "reference_tokens_per_s": med("reference"), "ratio": med("ratio"),
             "reference_matched_tokens_per_s": med("reference_matched"), "ratio_matched": med("ratio_matched"),
-            "matched_bptt": matched_bptt, "padding_share": runs[0]["padding_share"], "batch_size": tcfg.batch_size,
-            "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}", "rounds": runs}  # fmt: skip
+            "reference_autocast_tokens_per_s": med("reference_autocast"), "ratio_autocast": med("ratio_autocast"),
+            "autocast": runs[0]["autocast"], "matched_bptt": matched_bptt, "padding_share": runs[0]["padding_share"],
+            "batch_size": tcfg.batch_size, "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}",
+            "rounds": runs}  # fmt: skip
 
 
 def bench_abc(abc: str, cfg_from: lt.HeadlineModel, work: Path) -> dict:
@@ -269,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     prompt = lt.suggested_prompts(model, 1)[0]
     result: dict = {"checkpoint": args.checkpoint, "prompt": prompt, "threads": torch.get_num_threads()}
     result["generation"] = bench_generation(model, prompt, args.repeats)
+    result["step_precision"] = step_precision(model, args.data)
     if args.tutorial_checkpoint:
         result["generation_vs_tutorial_model"] = bench_tutorial_model(model, lt.load_model(args.tutorial_checkpoint),
                                                                       prompt, args.repeats)  # fmt: skip
@@ -289,9 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=1))
     else:
         g, a, tr, s = result["generation"], result["api"], result["training"], result["startup"]
-        print(f"generation {N_HEADLINES}x{N_WORDS}: tutorial {g['tutorial_ms']:.0f} ms | ours greedy "
-              f"{g['ours_greedy_ms']:.1f} ms ({g['speedup_greedy']:.1f}x) | ours sampled {g['ours_sampled_ms']:.1f} ms "
-              f"({g['speedup_sampled']:.1f}x)")
+        print(f"generation {N_HEADLINES}x{N_WORDS}: tutorial {g['tutorial_ms']:.0f} ms | ours ({g['step_dtype']}) greedy "
+              f"{g['ours_greedy_ms']:.1f} ms ({g['speedup_greedy']:.1f}x), sampled {g['ours_sampled_ms']:.1f} ms "
+              f"({g['speedup_sampled']:.1f}x) | ours in float32: greedy {g['ours_greedy_float32_ms']:.1f} ms "
+              f"({g['speedup_greedy_float32']:.1f}x), sampled {g['ours_sampled_float32_ms']:.1f} ms "
+              f"({g['speedup_sampled_float32']:.1f}x)")
+        sp = result["step_precision"]
+        print(f"validation perplexity through the generation step ({sp['headlines']} headlines): float32 "
+              f"{sp['ppl_float32']:.2f}, bfloat16 {sp['ppl_bfloat16']:.2f} (evaluate(): {sp['evaluate_ppl']:.2f})")
         if "generation_vs_tutorial_model" in result:
             e = result["generation_vs_tutorial_model"]
             print(f"end to end: tutorial model + algorithm {e['tutorial_model_ms']:.0f} ms vs ours {e['ours_ms']:.1f} ms "
@@ -302,7 +364,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{tr['reference_tokens_per_s']:,.0f} tok/s (bptt 35) = {tr['ratio']:.2f}x, "
               f"vs {tr['reference_matched_tokens_per_s']:,.0f} tok/s "
               f"(bptt {tr['matched_bptt']}, tokens a step matched) = {tr['ratio_matched']:.2f}x; "
-              f"padding {tr['padding_share']:.1%}")
+              f"padding {tr['padding_share']:.1%}; ours autocast: {tr['autocast']}")
+        if tr["ratio_autocast"] is not None:
+            print(f"  the reference under the same bfloat16 autocast: {tr['reference_autocast_tokens_per_s']:,.0f} tok/s "
+                  f"= {tr['ratio_autocast']:.2f}x")
         print(f"start-up {s['startup_s']:.1f} s (checkpoint load {s['checkpoint_load_s']:.2f} s, "
               f"import gradio {s['import_gradio_s']:.1f} s)")
         if "abc" in result:
