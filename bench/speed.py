@@ -34,6 +34,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 import lstm_textgen as lt  # noqa: E402
 
@@ -136,7 +137,7 @@ def step_precision(model: lt.HeadlineModel, data: str, batch_size: int = 64) -> 
                 state = [(torch.zeros(1, x.size(0), hid), torch.zeros(1, x.size(0), hid))] * model.config.num_layers
                 for t in range(x.size(1) - 1):
                     logits, state = model.step(x[:, t], state, dtype)
-                    nll += torch.nn.functional.cross_entropy(logits, x[:, t + 1], ignore_index=PAD_ID, reduction="sum").item()
+                    nll += F.cross_entropy(logits, x[:, t + 1], ignore_index=PAD_ID, reduction="sum").item()
                 tokens += int((x[:, 1:] != 0).sum())
             out[f"ppl_{str(dtype).removeprefix('torch.')}"] = math.exp(nll / tokens)
     out["evaluate_ppl"] = lt.evaluate(model, va).perplexity  # the float32 sequence path, for comparison
@@ -346,8 +347,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=1))
     else:
         g, a, tr, s = result["generation"], result["api"], result["training"], result["startup"]
-        print(f"generation {N_HEADLINES}x{N_WORDS}: tutorial {g['tutorial_ms']:.0f} ms | ours ({g['step_dtype']}) greedy "
-              f"{g['ours_greedy_ms']:.1f} ms ({g['speedup_greedy']:.1f}x), sampled {g['ours_sampled_ms']:.1f} ms "
+        print(f"generation {N_HEADLINES}x{N_WORDS}: tutorial {g['tutorial_ms']:.0f} ms | ours ({g['step_dtype']}) "
+              f"greedy {g['ours_greedy_ms']:.1f} ms ({g['speedup_greedy']:.1f}x), "
+              f"sampled {g['ours_sampled_ms']:.1f} ms "
               f"({g['speedup_sampled']:.1f}x) | ours in float32: greedy {g['ours_greedy_float32_ms']:.1f} ms "
               f"({g['speedup_greedy_float32']:.1f}x), sampled {g['ours_sampled_float32_ms']:.1f} ms "
               f"({g['speedup_sampled_float32']:.1f}x)")
@@ -366,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(bptt {tr['matched_bptt']}, tokens a step matched) = {tr['ratio_matched']:.2f}x; "
               f"padding {tr['padding_share']:.1%}; ours autocast: {tr['autocast']}")
         if tr["ratio_autocast"] is not None:
-            print(f"  the reference under the same bfloat16 autocast: {tr['reference_autocast_tokens_per_s']:,.0f} tok/s "
-                  f"= {tr['ratio_autocast']:.2f}x")
+            print(f"  the reference under the same bfloat16 autocast: "
+                  f"{tr['reference_autocast_tokens_per_s']:,.0f} tok/s = {tr['ratio_autocast']:.2f}x")
         print(f"start-up {s['startup_s']:.1f} s (checkpoint load {s['checkpoint_load_s']:.2f} s, "
               f"import gradio {s['import_gradio_s']:.1f} s)")
         if "abc" in result:

@@ -51,7 +51,8 @@ def _add_generation_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed; the same seed and options give the same "
                    "headlines (default: random, printed with --json)")  # fmt: skip
     p.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="precision of the LSTM's products "
-                   "while generating: auto = bfloat16 where the CPU/GPU has it (2-3x faster), else float32 (default auto)")  # fmt: skip
+                   "while generating: auto = bfloat16 where the CPU/GPU has it (2-3x faster), else float32 "
+                   "(default auto)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--ema", type=float, help="keep (and validate) an exponential moving average of the weights "
                    f"with this decay a step; 0 = off (default {tdef['ema']})")  # fmt: skip
     o.add_argument("--device", help="auto (CUDA, then Apple MPS, then CPU; default), cpu, cuda, cuda:1, mps")
-    o.add_argument("--no-amp", action="store_true", default=None, help="train in float32 throughout: no mixed precision (CUDA, or bfloat16 on a CPU with AVX512-BF16/AMX)")
+    o.add_argument("--no-amp", action="store_true", default=None, help="train in float32 throughout: no mixed "
+                   "precision (used on CUDA, and as bfloat16 on a CPU with AVX512-BF16/AMX)")  # fmt: skip
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     gen = sub.add_parser("generate", help="write headlines", description="Generate headlines from a checkpoint.")

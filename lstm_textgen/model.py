@@ -145,7 +145,7 @@ class LSTMNet(nn.Module):
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """Embedding dropout drops whole words: a word's row is zeroed for the batch. Applied to the looked-up
-        vectors: the values of masking the [V, D] matrix (and its gradients, up to rounding), at a fraction of the work."""
+        vectors: the values of masking the [V, D] matrix (its gradients up to rounding), for a fraction of the work."""
         weight = self.embedding.weight
         x = F.embedding(tokens, weight, PAD_ID)
         p = self.cfg.emb_dropout
@@ -220,7 +220,7 @@ class LSTMNet(nn.Module):
         state, the gates' nonlinearities, the residuals and the logits.
 
         At a few rows a step is bound by reading 14.8 MB of weights; half the bytes and the CPU's bfloat16
-        instructions make it ~2.2x faster. The products' outputs are rounded to 8 bits, so a probability
+        instructions make it 2-3x faster. The products' outputs are rounded to 8 bits, so a probability
         moves by ~1% (bench/results/speed.md measures the effect on perplexity).
         """
         layers, decoder = weights or self._mixed_weights(dtype)
