@@ -346,6 +346,11 @@ def load(checkpoint: str | None, device: str) -> lt.HeadlineModel:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # a server's log is often a pipe (docker, a Space, `| tee`): print its URL and notices as they happen, not
+    # when a block of output fills up or never, if the server is stopped
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):  # a real text stream (not one a host swapped in)
+            stream.reconfigure(line_buffering=True)
     args = parse_args(argv)
     serve(load(args.checkpoint, args.device), args.host, args.port, share=args.share, max_queue=args.max_queue,
           concurrency=args.concurrency)  # fmt: skip
