@@ -133,8 +133,7 @@ def step_precision(model: lt.HeadlineModel, data: str, batch_size: int = 64) -> 
             nll, tokens = 0.0, 0
             for i in range(0, len(seqs), batch_size):
                 x = pad_batch(seqs[i : i + batch_size])
-                hid = model.config.hidden_dim
-                state = [(torch.zeros(1, x.size(0), hid), torch.zeros(1, x.size(0), hid))] * model.config.num_layers
+                state = model.initial_state(x.size(0))
                 for t in range(x.size(1) - 1):
                     logits, state = model.step(x[:, t], state, dtype)
                     nll += F.cross_entropy(logits, x[:, t + 1], ignore_index=PAD_ID, reduction="sum").item()

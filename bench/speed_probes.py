@@ -44,7 +44,7 @@ def memory_bound(model: lt.HeadlineModel) -> None:
     print(f"ten [10,256]x[256,1024] products: one weight {same:.2f} ms, ten weights {different:.2f} ms "
           f"({different / same:.1f}x)")  # fmt: skip
     net, tok = model.net, torch.zeros(10, dtype=torch.long)
-    state = [(torch.zeros(1, 10, 256), torch.zeros(1, 10, 256)) for _ in net.layers]
+    state = model.initial_state(10)
     layer = net.layers[1]
     with torch.inference_mode():
         step = ms(lambda: net.step(tok, state))
@@ -60,7 +60,7 @@ def bfloat16_step(model: lt.HeadlineModel) -> None:
     """The generation step with float32 products vs the bfloat16 ones "auto" uses on CPUs that have them."""
     tok = torch.zeros(10, dtype=torch.long)
     with torch.inference_mode():
-        state = [(torch.zeros(1, 10, 256), torch.zeros(1, 10, 256)) for _ in model.net.layers]
+        state = model.initial_state(10)
         exact, mixed = model.stepper(torch.float32), model.stepper(torch.bfloat16)
         f32 = ms(lambda: exact(tok, state))
         b16 = ms(lambda: mixed(tok, state))

@@ -232,8 +232,7 @@ def _run(model: HeadlineModel, tokens: torch.Tensor, step: StepFn, dtype: torch.
     if dtype == torch.float32 or tokens.size(1) > STEPPED_PROMPT or model.config.arch != "lstm":
         logits, state = model(tokens)
         return logits[:, -1].float().cpu(), state
-    zeros = torch.zeros(1, 1, model.config.hidden_dim, device=tokens.device)
-    state = [(zeros, zeros)] * model.config.num_layers
+    state = model.initial_state(1)
     for t in range(tokens.size(1)):
         logits, state = step(tokens[:, t], state)
     return logits.float().cpu(), state

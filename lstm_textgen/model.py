@@ -195,7 +195,7 @@ class LSTMNet(nn.Module):
         overhead a layer when the sequence is one token long. ``dtype=torch.bfloat16``: see :meth:`_step_mixed`.
         """
         if dtype != torch.float32:
-            return self._step_mixed(tokens, state, dtype)
+            return self.stepper(dtype)(tokens, state)
         x = F.embedding(tokens, self.embedding.weight)
         new_state: LSTMState = []
         for i, layer in enumerate(self.layers):
@@ -206,6 +206,11 @@ class LSTMNet(nn.Module):
             new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
         return self._decode(x), new_state
 
+    def initial_state(self, batch: int) -> LSTMState:
+        """The state before the first token: zeros, ([1, B, H], [1, B, H]) a layer."""
+        zeros = self.embedding.weight.new_zeros(1, batch, self.cfg.hidden_dim)
+        return [(zeros, zeros)] * len(self.layers)
+
     def stepper(self, dtype: torch.dtype = torch.float32) -> StepFn:
         """:meth:`step` bound to ``dtype`` and to the weights as they are now, for one generation request: the
         bfloat16 weights are then looked up once, not at every step."""
@@ -215,7 +220,7 @@ class LSTMNet(nn.Module):
         return lambda tokens, state: self._step_mixed(tokens, state, dtype, weights)
 
     def _step_mixed(self, tokens: torch.Tensor, state: LSTMState, dtype: torch.dtype,
-                    weights: tuple | None = None) -> tuple[torch.Tensor, LSTMState]:  # fmt: skip
+                    weights: tuple) -> tuple[torch.Tensor, LSTMState]:  # fmt: skip
         """The step with its matrix products in ``dtype`` (bfloat16) and everything else in float32: the
         state, the gates' nonlinearities, the residuals and the logits.
 
@@ -223,7 +228,7 @@ class LSTMNet(nn.Module):
         instructions make it 2-3x faster. The products' outputs are rounded to 8 bits, so a probability
         moves by ~1% (bench/results/speed.md measures the effect on perplexity).
         """
-        layers, decoder = weights or self._mixed_weights(dtype)
+        layers, decoder = weights  # from _mixed_weights(dtype)
         x = F.embedding(tokens, self.embedding.weight)
         hid = self.cfg.hidden_dim
         new_state: LSTMState = []
@@ -293,6 +298,10 @@ class TutorialNet(nn.Module):
         self.fc1 = nn.Linear(cfg.hidden_dim * self.WINDOW, cfg.vocab_size)
         self.fc2 = nn.Linear(cfg.vocab_size, cfg.vocab_size)
 
+    def initial_state(self, batch: int) -> torch.Tensor:
+        """The state before the first token: the token before it, ``<bos>``, a row."""
+        return torch.full((batch,), BOS_ID, dtype=torch.long, device=self.embedding.weight.device)
+
     def window_logits(self, windows: torch.Tensor) -> torch.Tensor:
         """windows [N, 2] -> logits [N, V] (the tutorial's forward)."""
         x, _ = self.lstm(self.embedding(windows))
@@ -303,7 +312,7 @@ class TutorialNet(nn.Module):
         """tokens [B, T] -> logits [B, T, V] (``time_major``: [T, B, V]); the state is the token before ``tokens``
         (``<bos>`` at the start)."""
         b, t = tokens.shape
-        prev = tokens.new_full((b, 1), BOS_ID) if state is None else state.view(b, 1)
+        prev = (self.initial_state(b) if state is None else state).view(b, 1)
         padded = torch.cat([prev, tokens], dim=1)
         windows = padded.unfold(1, self.WINDOW, 1)  # [B, T, 2]
         logits = self.window_logits(windows.reshape(b * t, self.WINDOW)).view(b, t, -1)
@@ -348,6 +357,10 @@ class HeadlineModel(
             return self.net.step(tokens, state, dtype)
         logits, state = self.net(tokens[:, None], state)
         return logits[:, -1], state
+
+    def initial_state(self, batch: int) -> Any:
+        """The state before the first token of ``batch`` rows, as :meth:`step` takes it."""
+        return self.net.initial_state(batch)
 
     def stepper(self, dtype: torch.dtype = torch.float32) -> StepFn:
         """:meth:`step` bound to ``dtype`` and to the current weights: call it once a request, then every step."""

@@ -117,11 +117,6 @@ def test_time_major_logits_are_the_batch_first_ones_transposed():
     assert torch.equal(time_major.transpose(0, 1), batch_first)
 
 
-def _zero_state(m: HeadlineModel, batch: int) -> list:
-    zeros = torch.zeros(1, batch, m.config.hidden_dim)
-    return [(zeros, zeros)] * m.config.num_layers
-
-
 @pytest.mark.parametrize("changes", [{}, {"hidden_dim": 24}, {"tie_weights": False}, {"residual": False}])
 def test_generation_step_reads_like_the_sequence_forward(changes):
     """Token by token through step() gives the forward's next-token distribution: exactly in float32, and
@@ -136,7 +131,7 @@ def test_generation_step_reads_like_the_sequence_forward(changes):
     with torch.inference_mode():
         want = torch.softmax(m(x)[0], dim=-1)
         for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
-            state, got = _zero_state(m, 3), []
+            state, got = m.initial_state(3), []
             for t in range(x.size(1)):
                 logits, state = m.step(x[:, t], state, dtype)
                 assert logits.dtype == torch.float32 and state[0][1].dtype == torch.float32
@@ -153,7 +148,7 @@ def test_the_bfloat16_step_follows_the_weights_when_they_change():
 
     def probs(model, dtype=torch.bfloat16):
         with torch.inference_mode():
-            return torch.softmax(model.step(tok, _zero_state(model, 2), dtype)[0], dim=-1)
+            return torch.softmax(model.step(tok, model.initial_state(2), dtype)[0], dim=-1)
 
     before = probs(m)
     with torch.no_grad():
