@@ -344,7 +344,8 @@ def train(
 
     if ema is not None:  # the same tensors every step: the average and the weights it follows, in one order
         ema_tensors = list(ema.values())
-        live_tensors = [model.state_dict()[k] for k in ema]
+        live = model.state_dict()
+        live_tensors = [live[k] for k in ema]
     if rng_state is not None:  # last, so nothing above (model building) shifts the dropout masks
         torch.set_rng_state(rng_state)
     stopped = "completed"
