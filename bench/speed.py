@@ -41,16 +41,6 @@ import lstm_textgen as lt  # noqa: E402
 N_HEADLINES, N_WORDS = 10, 20
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def tutorial_generate(model: lt.HeadlineModel, prompt: str, n_words: int) -> str:
     """The tutorial's predict.py, on our model: the BOW dict, last two words, argmax, dict scan."""
     BOW = {w: i for i, w in enumerate(model.vocab.itos)}  # noqa: N806 (the tutorial's name)
@@ -81,6 +71,11 @@ def interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
             fn()
             times[name].append(time.perf_counter() - t)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def median_time(fn, repeats: int) -> float:
+    """Median seconds of ``fn`` after a warm-up call."""
+    return interleaved_medians({"fn": fn}, repeats)["fn"]
 
 
 def ours(model: lt.HeadlineModel, prompt: str, **options) -> lt.Generation:
@@ -137,7 +132,7 @@ def step_precision(model: lt.HeadlineModel, data: str, batch_size: int = 64) -> 
                 for t in range(x.size(1) - 1):
                     logits, state = model.step(x[:, t], state, dtype)
                     nll += F.cross_entropy(logits, x[:, t + 1], ignore_index=PAD_ID, reduction="sum").item()
-                tokens += int((x[:, 1:] != 0).sum())
+                tokens += int((x[:, 1:] != PAD_ID).sum())
             out[f"ppl_{str(dtype).removeprefix('torch.')}"] = math.exp(nll / tokens)
     out["evaluate_ppl"] = lt.evaluate(model, va).perplexity  # the float32 sequence path, for comparison
     return out
@@ -229,12 +224,13 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, roun
     """``rounds`` times: one epoch of ours, then the reference on as many tokens; medians of the ratios
     (this shared machine's speed drifts by 10-20% between minutes)."""
     from lstm_textgen.cli import DATA_DEFAULTS
+    from lstm_textgen.data import encode_all
 
     texts = lt.load_headlines(data).texts
     tr, va = lt.split(texts, DATA_DEFAULTS["val_percent"])
     vocab = cfg_from.vocab
     cfg = cfg_from.config
-    seqs = [torch.tensor(vocab.encode_headline(t.split())) for t in tr]
+    seqs = encode_all(tr, vocab)
     # the same batch size in sequences, but with as many tokens a step as our headline batches hold
     matched_bptt = max(1, round(sum(len(s) - 1 for s in seqs) / len(seqs)))
     runs = []
