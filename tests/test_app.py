@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import time
@@ -182,7 +183,9 @@ def _wait_for(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
 def test_python_app_py_serves_and_share_without_internet_keeps_serving(tiny_checkpoint, share):
     port = free_port()
     cmd = [sys.executable, "app.py", "--checkpoint", str(tiny_checkpoint), "--port", str(port)] + (["--share"] if share else [])
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # as from a plain shell: the URL must reach a pipe without PYTHONUNBUFFERED (which this machine's env sets)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         _wait_for(f"http://127.0.0.1:{port}/", proc)
         if share:
