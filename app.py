@@ -99,7 +99,7 @@ def headlines_html(result: lt.Generation) -> str:
     """The headlines, seed words set apart from generated ones. Everything is escaped: never markup."""
     items = []
     for h in result.headlines:
-        words = lt.headline_case(h.prompt_words + h.words).split()
+        words = h.printed
         seed_part = " ".join(words[: len(h.prompt_words)])
         gen_part = " ".join(words[len(h.prompt_words):])
         capped = "" if h.ended or not result.done else ' <span class="capped">(length cap)</span>'
@@ -130,7 +130,7 @@ def word_view(data: dict | None, index: int | None) -> list[tuple[str, str | Non
     if not data or index is None or not 0 <= index < len(data["headlines"]):
         return []
     h = data["headlines"][index]
-    cased = lt.headline_case(h["prompt_words"] + h["words"]).split()
+    cased = h["text"].split()  # one printed word a token: printed forms hold no spaces
     n_seed = len(h["prompt_words"])
     out: list[tuple[str, str | None]] = [(w + " ", "seed") for w in cased[:n_seed]]
     out += [(f"{w} ", band(p)) for w, p in zip(cased[n_seed:], h["probs"])]

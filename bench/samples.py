@@ -1,9 +1,12 @@
-"""Output quality of sampled headlines, per sampling setting: how many copy a training headline
-verbatim, distinct-2, how many end on their own (<eos>) before the length cap, and their length
-against real headlines, with a few examples of each. bench/results/quality.md explains the app's
-default temperature and top-p from these figures.
+"""Output quality of sampled headlines, per sampling setting: fluency as judged by a Kneser-Ney 4-gram
+fitted on text the model did not train on (the judge's perplexity of the samples, beside its perplexity
+of real headlines it did not see either), how many copy a training headline verbatim, distinct-2, how
+many end on their own (<eos>) before the length cap, and their length against real headlines, with a
+few examples of each. bench/results/quality.md explains the app's default temperature and top-p from
+these figures.
 
-    python bench/samples.py --checkpoint checkpoints/nyt-headlines --train ../shared/data/nyt [--grid] [--json]
+    python bench/samples.py --checkpoint runs/tt/NAME --train TRAINING FILES \
+        --judge-data JUDGE FILES --judge-reference REAL FILES [--grid] [--show 20] [--json]
 """
 
 from __future__ import annotations
@@ -15,19 +18,30 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lstm_textgen as lt  # noqa: E402
+from kn import KneserNey, perplexities  # noqa: E402
+from lstm_textgen.vocab import BOS_ID, EOS_ID, PAD_ID  # noqa: E402
 
 # 20 varied seed phrases: common openings, topics, question words, rare or unknown words, and none at all
 SEEDS = ["", "trump", "the", "how to", "why", "a new", "new york", "china", "what", "after the", "north korea",
          "climate", "women", "the best", "your", "police", "my", "health care", "when the", "banana"]  # fmt: skip
 PER_SEED = 10
-GRID = [(t, p) for t in (0.6, 0.7, 0.8, 0.9, 1.0) for p in (0.9, 0.95, 1.0)]
+GRID = [(t, p) for t in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0) for p in (0.8, 0.9, 0.95, 1.0)]
+
+
+def judge_ppl(judge: KneserNey | None, vocab: lt.Vocab, texts: list[str], ended: list[bool]) -> float | None:
+    """The judge's perplexity of headlines (<eos> scored where a headline ended on its own)."""
+    if judge is None:
+        return None
+    seqs = [[BOS_ID, *vocab.encode(t.split()), *([EOS_ID] if e else [])] for t, e in zip(texts, ended)]
+    return perplexities(judge, [s for s in seqs if len(s) > 1])["ppl"]
 
 
 def measure(model: lt.HeadlineModel, train: set[str], real_len: float, temperature: float, top_p: float,
-            max_words: int, seed: int = 0) -> dict:  # fmt: skip
-    texts, ended, lengths = [], 0, []
+            max_words: int, seed: int = 0, judge: KneserNey | None = None) -> dict:  # fmt: skip
+    texts, ended, lengths, ends = [], 0, [], []
     for i, prompt in enumerate(SEEDS):
         r = lt.generate(model, prompt, num=PER_SEED, max_words=max_words, temperature=temperature, top_p=top_p,
                         seed=seed + i)  # fmt: skip
@@ -36,11 +50,13 @@ def measure(model: lt.HeadlineModel, train: set[str], real_len: float, temperatu
             texts.append(" ".join(words))
             lengths.append(len(words))
             ended += h.ended
+            ends.append(h.ended)
     bigrams = [(a, b) for t in texts for a, b in zip(t.split(), t.split()[1:])]
     return {
         "temperature": temperature,
         "top_p": top_p,
         "headlines": len(texts),
+        "judge_ppl": judge_ppl(judge, model.vocab, texts, ends),
         "copied_share": sum(t in train for t in texts) / len(texts),
         "distinct_2": len(set(bigrams)) / max(1, len(bigrams)),
         "ended_share": ended / len(texts),
@@ -61,22 +77,46 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-words", type=int, default=d.max_words,
                    help=f"the length cap (default {d.max_words}, the app's)")  # fmt: skip
     p.add_argument("--grid", action="store_true", help="measure a grid of temperatures and top-p values")
+    p.add_argument("--judge-data", nargs="+", help="fit the judge (a Kneser-Ney 4-gram, the model's vocabulary) on "
+                   "these headlines: text the model did not train on")  # fmt: skip
+    p.add_argument("--judge-reference", nargs="+", help="real headlines the judge did not see either: its "
+                   "perplexity of them is the figure a setting's samples are read against")  # fmt: skip
+    p.add_argument("--show", type=int, default=0, help="also print the first N headlines from no seed words, "
+                   "random seed 0, at the given temperature and top-p (unpicked)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON")
     args = p.parse_args(argv)
     model = lt.load_model(args.checkpoint)
     train = set(lt.load_headlines(args.train).texts)
     real_len = statistics.mean(len(t.split()) for t in train)
+    vocab = model.vocab
+    judge = reference = None
+    if args.judge_data:
+        judged = [vocab.encode_headline(t.split()) for t in lt.load_headlines(args.judge_data).texts]
+        judge = KneserNey(judged, 4, len(vocab), BOS_ID, [PAD_ID])
+        if args.judge_reference:
+            real = lt.load_headlines(args.judge_reference).texts
+            reference = perplexities(judge, [vocab.encode_headline(t.split()) for t in real])["ppl"]
     settings = GRID if args.grid else [(args.temperature, args.top_p)]
-    rows = [measure(model, train, real_len, t, tp, args.max_words) for t, tp in settings]
+    rows = [measure(model, train, real_len, t, tp, args.max_words, judge=judge) for t, tp in settings]
+    shown = []
+    if args.show:
+        r = lt.generate(model, "", num=args.show, max_words=args.max_words, temperature=args.temperature,
+                        top_p=args.top_p, seed=0)  # fmt: skip
+        shown = [h.text for h in r.headlines]
     if args.json:
-        print(json.dumps({"rows": rows}, indent=1))
+        print(json.dumps({"rows": rows, "judge_reference_ppl": reference, "shown": shown}, indent=1))
         return 0
-    print("| temperature | top-p | copied | distinct-2 | ended with <eos> | mean words (real) | examples |")
-    print("|---:|---:|---:|---:|---:|---:|---|")
+    if reference is not None:
+        print(f"judge's perplexity of real headlines it did not see: {reference:.1f}\n")
+    print("| temperature | top-p | judge ppl | copied | distinct-2 | ended with <eos> | mean words (real) | examples |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        examples = " / ".join(lt.headline_case(t.split()) for t in r["examples"][:3])
-        print(f"| {r['temperature']} | {r['top_p']} | {r['copied_share']:.1%} | {r['distinct_2']:.3f} | "
+        examples = " / ".join(vocab.headline(t.split()) for t in r["examples"][:3])
+        jp = "—" if r["judge_ppl"] is None else f"{r['judge_ppl']:.1f}"
+        print(f"| {r['temperature']} | {r['top_p']} | {jp} | {r['copied_share']:.1%} | {r['distinct_2']:.3f} | "
               f"{r['ended_share']:.1%} | {r['mean_words']:.1f} ({r['real_mean_words']:.1f}) | {examples} |")
+    for i, text in enumerate(shown, 1):
+        print(f"{i}. {text}")
     return 0
 
 

@@ -373,8 +373,12 @@ def model_card_text(model: HeadlineModel) -> str:
         f"| vocabulary | {cfg.vocab_size:,} tokens (`<pad> <unk> <bos> <eos>` + words) |",
         f"| training data | {data.get('summary', 'not recorded')} |",
         *([f"| pre-trained on | {pretrained_on} |"] if pretrained_on else []),
-        f"| best validation perplexity | {best.get('val_ppl', float('nan')):.2f} (epoch {best.get('epoch', '?')}) |",
+        f"| best validation perplexity | {_num(best.get('val_ppl'), '.2f')} (epoch {best.get('epoch', '?')}) |",
     ]
+    refit = m.get("refit") or {}
+    if refit:
+        lines.append(f"| refit | then trained again on training and validation data ({refit.get('headlines', '?'):,} "
+                     f"headlines) for the best epoch count, {refit.get('epochs')} |")
     if test:
         note = f" ({test['note']})" if test.get("note") else ""
         lines.append(f"| test perplexity | {test.get('perplexity', float('nan')):.2f} on {test.get('data', '?')}{note} |")
@@ -384,7 +388,7 @@ def model_card_text(model: HeadlineModel) -> str:
         lines += ["", "## Training curve", "", "| epoch | train loss | val loss | val ppl | tokens/s | seconds |",
                   "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         lines += [
-            f"| {h['epoch']} | {h['train_loss']:.3f} | {h['val_loss']:.3f} | {h['val_ppl']:.1f} | "
+            f"| {h['epoch']} | {h['train_loss']:.3f} | {_num(h['val_loss'], '.3f')} | {_num(h['val_ppl'], '.1f')} | "
             f"{h['tokens_per_s']:.0f} | {h['seconds']:.0f} |"
             for h in history
         ]
@@ -404,6 +408,10 @@ def model_card_text(model: HeadlineModel) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
 
 
 def pretraining(metrics: dict[str, Any]) -> str | None:

@@ -101,7 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     d = t.add_argument_group("data")
     d.add_argument("--min-count", type=int, help=f"words seen fewer times become <unk> (default {DATA_DEFAULTS['min_count']})")
     d.add_argument("--max-vocab", type=int, help="keep at most this many tokens (default: no limit)")
-    d.add_argument("--val-percent", type=float, help=f"share of headlines held out for validation (default {DATA_DEFAULTS['val_percent']})")
+    d.add_argument("--val-percent", type=float, help=f"share of headlines held out for validation, by a hash of the "
+                   f"headline (default {DATA_DEFAULTS['val_percent']}); ignored with --val-data")  # fmt: skip
+    d.add_argument("--val-data", nargs="+", metavar="PATH", help="validate on these files instead of a random share "
+                   "(e.g. the latest month: a time-based split); their headlines are taken out of --data")  # fmt: skip
+    d.add_argument("--refit", action="store_true", default=None, help="after the validated run (kept beside --out as "
+                   "OUT.validation), train again from the same start on the training and validation headlines "
+                   "together for the best epoch count found, and keep that model")  # fmt: skip
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, help=f"most epochs (default {tdef['epochs']})")
     o.add_argument("--batch-size", type=int, help=f"headlines a batch (default {tdef['batch_size']})")
@@ -200,7 +206,22 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for rep in headlines.files:
         _say("  " + rep.summary())
     val_percent = pick("val_percent", DATA_DEFAULTS["val_percent"])
-    train_texts, val_texts = split(headlines.texts, val_percent)
+    val_data = pick("val_data", None)
+    val_headlines = None
+    pretrain_data = pick("pretrain_data", None)
+    pretrain_headlines = load_headlines(pretrain_data) if pretrain_data and not args.resume else None
+    if val_data:
+        val_headlines = load_headlines(val_data, column=column)
+        _say(f"validation: {val_headlines.summary()}")
+        train_texts, val_texts = split_by_files(headlines.texts, val_headlines.texts)
+        if not train_texts:
+            raise LstmTextgenError("no training headlines left: every headline of --data is also in --val-data")
+    else:
+        train_texts, val_texts = split(headlines.texts, val_percent)
+    refit = bool(pick("refit", False))
+    if refit and args.resume:
+        raise LstmTextgenError("--refit runs cannot be resumed; run the same command again: a finished "
+                               "validated run in OUT.validation is reused")
 
     init_from = ckpt.load_model(args.init_from) if args.init_from and not args.resume else None
     if resumed is not None:
@@ -208,7 +229,10 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         vocab = resumed.vocab
     else:
         min_count, max_vocab = pick("min_count", DATA_DEFAULTS["min_count"]), pick("max_vocab", None)
-        vocab = build_vocab((t.split() for t in train_texts), min_count=min_count, max_vocab=max_vocab)
+        # a refit's model trains on the validation headlines too: its vocabulary is built from all it sees
+        vocab_texts = [*train_texts, *val_texts] if refit else train_texts
+        vocab = build_vocab((t.split() for t in vocab_texts), min_count=min_count, max_vocab=max_vocab,
+                            form_counts=merge_form_counts(headlines, val_headlines, pretrain_headlines))
         arch = pick("arch", mdef["arch"])
         if arch == "tutorial":
             model_config = ModelConfig.tutorial(len(vocab), pick("weights_dtype", mdef["weights_dtype"]))
@@ -222,14 +246,13 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     tfields = {f: pick(flag, tdef[f]) for flag, f in _TRAIN_FLAGS.items()}
     tfields["amp"] = not pick("no_amp", False)
     train_config = TrainConfig(**tfields)
-    pretrain_data = pick("pretrain_data", None)
-    if pretrain_data and not args.resume:
+    if pretrain_headlines is not None:
         if init_from is not None:
             raise LstmTextgenError("--init-from and --pretrain-data both give starting weights; use one")
         pre_cfg = dataclasses.replace(train_config, epochs=pick("pretrain_epochs", 4),
                                       lr=pick("pretrain_lr", train_config.lr))  # fmt: skip
-        init_from = _pretrain(pretrain_data, None, val_percent, vocab, model_config, pre_cfg, Path(args.out),
-                              quiet=args.quiet)  # fmt: skip
+        init_from = _pretrain(pretrain_headlines, pretrain_data, val_percent, vocab, model_config, pre_cfg,
+                              Path(args.out), quiet=args.quiet)  # fmt: skip
         pre_history = init_from.metrics.get("history", [])
         pretrain_info = {"summary": init_from.metrics.get("data", {}).get("summary"), "epochs": len(pre_history),
                          "minutes": sum(h["seconds"] for h in pre_history) / 60,
@@ -242,7 +265,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     cli_record = {**saved, **cli_record}
     info = {
         "data": {"paths": [str(p) for p in data_paths], "summary": headlines.summary(),
-                 "files": [dataclasses.asdict(r) for r in headlines.files], "val_percent": val_percent},
+                 "files": [dataclasses.asdict(r) for r in headlines.files],
+                 "val_percent": None if val_data else val_percent,
+                 "val_data": [str(p) for p in val_data] if val_data else None},
         "cli": cli_record,
         # the command that started the run (a resumed run keeps it: it is the recipe)
         "command": (resumed.metrics.get("command") if resumed is not None else None)
@@ -252,34 +277,90 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     }  # fmt: skip
     _say(f"vocabulary {len(vocab):,} tokens; {len(train_texts):,} training and {len(val_texts):,} validation "
          "headlines")
-    model = train(train_texts, val_texts, vocab, model_config, train_config, args.out, resume=bool(args.resume),
-                  init_from=init_from, info=info, progress=not args.quiet)  # fmt: skip
+    if refit:
+        model = _validate_then_refit(train_texts, val_texts, vocab, model_config, train_config, Path(args.out),
+                                     init_from=init_from, info=info, quiet=args.quiet)  # fmt: skip
+    else:
+        model = train(train_texts, val_texts, vocab, model_config, train_config, args.out,
+                      resume=bool(args.resume), init_from=init_from, info=info, progress=not args.quiet)  # fmt: skip
     best = model.metrics.get("best", {})
     _say(f"best validation perplexity {best.get('val_ppl') or float('nan'):.2f} at epoch {best.get('epoch')}; "
          f"checkpoint: {args.out}")
     return 0
 
 
-def _pretrain(paths: list[str], column: str | None, val_percent: float, vocab: Any, model_config: Any,
+def split_by_files(texts: list[str], val_texts: list[str]) -> tuple[list[str], list[str]]:
+    """(training, validation) for --val-data: a headline in both (months overlap at their edges) validates only."""
+    held_out = set(val_texts)
+    return [t for t in texts if t not in held_out], list(val_texts)
+
+
+def _finished_stage(folder: Path, model_config: Any, vocab: Any, cfg: Any) -> tuple[Any, bool]:
+    """(the finished run in ``folder`` if it was trained with these settings, whether to resume an unfinished one)."""
+    from . import checkpoint as ckpt
+
+    if not (folder / ckpt.CONFIG_FILE).exists():
+        return None, False
+    done = ckpt.load_model(folder)
+    same = (done.config == model_config and done.vocab == vocab
+            and done.metrics.get("train_config") == dataclasses.asdict(cfg))  # fmt: skip
+    if same and done.metrics.get("stopped") in ("completed", "early_stopping"):
+        _say(f"reusing the finished run in {folder}")
+        return done, False
+    return None, same and (folder / ckpt.TRAIN_STATE_FILE).exists()
+
+
+def _validate_then_refit(train_texts: list[str], val_texts: list[str], vocab: Any, model_config: Any, cfg: Any,
+                         out: Path, init_from: Any, info: dict[str, Any], quiet: bool) -> Any:  # fmt: skip
+    """--refit: a validated run (beside ``out``) picks the epoch count, then the same start trains on all the
+    headlines for that many epochs of the same schedule. The model keeps the validated run's curve."""
+    import copy
+
+    from .checkpoint import save_checkpoint
+    from .train import train
+
+    val_out = out.with_name(out.name + ".validation")
+    validated, resume = _finished_stage(val_out, model_config, vocab, cfg)
+    if validated is None:
+        start = copy.deepcopy(init_from)  # training does not change it, but the refit must get the same start
+        validated = train(train_texts, val_texts, vocab, model_config, cfg, val_out, resume=resume,
+                          init_from=start, info=info, progress=not quiet)  # fmt: skip
+    best_epoch = validated.metrics["best"]["epoch"]
+    _say(f"refit: {len(train_texts) + len(val_texts):,} headlines (training and validation) for {best_epoch} "
+         f"epoch(s), the validated run's best")
+    refit_cfg = dataclasses.replace(cfg, stop_after=best_epoch)
+    model = train([*train_texts, *val_texts], [], vocab, model_config, refit_cfg, out, init_from=init_from,
+                  info=info, progress=not quiet)  # fmt: skip
+    refit_history = model.metrics["history"]
+    model.metrics.update(history=validated.metrics["history"], best=validated.metrics["best"],
+                         stopped=validated.metrics["stopped"],
+                         refit={"epochs": best_epoch, "headlines": len(train_texts) + len(val_texts),
+                                "history": refit_history})  # fmt: skip
+    save_checkpoint(model, out)
+    return model
+
+
+def merge_form_counts(*sources: Any) -> dict[str, Any]:
+    """The printed-form counts of every text a model trains on (``Headlines`` or None each), added up."""
+    merged: dict[str, Any] = {}
+    for headlines in sources:
+        for token, counts in (headlines.form_counts if headlines is not None else {}).items():
+            merged[token] = merged[token] + counts if token in merged else counts.copy()
+    return merged
+
+
+def _pretrain(headlines: Any, paths: list[str], val_percent: float, vocab: Any, model_config: Any,
               cfg: Any, out: Path, quiet: bool) -> Any:  # fmt: skip
     """Stage 1 of --pretrain-data: train on the other corpus with the final vocabulary, beside ``out``."""
-    from . import checkpoint as ckpt
-    from .data import load_headlines, split
+    from .data import split
     from .train import train
 
     pre_out = out.with_name(out.name + ".pretrain")
-    headlines = load_headlines(paths, column=column)
     _say(f"pre-training on {headlines.summary()} -> {pre_out}")
     tr, va = split(headlines.texts, val_percent)
-    resume = False
-    if (pre_out / ckpt.CONFIG_FILE).exists():
-        done = ckpt.load_model(pre_out)
-        same = (done.config == model_config and done.vocab == vocab
-                and done.metrics.get("train_config") == dataclasses.asdict(cfg))  # fmt: skip
-        if same and done.metrics.get("stopped") in ("completed", "early_stopping"):
-            _say(f"reusing the finished pre-training in {pre_out}")
-            return done
-        resume = same and (pre_out / ckpt.TRAIN_STATE_FILE).exists()
+    done, resume = _finished_stage(pre_out, model_config, vocab, cfg)
+    if done is not None:
+        return done
     info = {"data": {"paths": [str(p) for p in paths], "summary": headlines.summary(), "val_percent": val_percent},
             "stage": "pretrain"}  # fmt: skip
     return train(tr, va, vocab, model_config, cfg, pre_out, resume=resume, info=info, progress=not quiet)

@@ -8,6 +8,7 @@ import io
 import hashlib
 import os
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -15,7 +16,7 @@ from typing import Iterable, Iterator, Sequence
 import torch
 
 from .errors import DataError
-from .text import clean
+from .text import clean, count_forms
 from .vocab import PAD_ID, Vocab
 
 HEADLINE_COLUMNS = ("headline", "headline_text", "title")
@@ -54,6 +55,8 @@ class Headlines:
 
     texts: list[str]
     files: list[FileReport] = field(default_factory=list)
+    # how each word was printed mid-headline in the files' title-case headlines, for Vocab.forms
+    form_counts: dict[str, Counter] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -175,8 +178,10 @@ def load_headlines(paths: Iterable[str | os.PathLike] | str | os.PathLike, colum
         paths = [paths]
     seen: set[str] = set()
     reports: list[FileReport] = []
+    form_counts: dict[str, Counter] = {}
     for path in expand_paths(paths):
         cells, report = read_file(path, column)
+        count_forms((c for c in cells if isinstance(c, str) and c.strip() != JUNK_HEADLINE), form_counts)
         for cell in cells:
             raw = cell.strip() if isinstance(cell, str) else ""
             if len(raw) > MAX_HEADLINE_CHARS:
@@ -196,7 +201,7 @@ def load_headlines(paths: Iterable[str | os.PathLike] | str | os.PathLike, colum
     if not seen:
         detail = "; ".join(r.summary() for r in reports)
         raise DataError(f"no usable headlines in {detail}")
-    return Headlines(sorted(seen), reports)
+    return Headlines(sorted(seen), reports, form_counts)
 
 
 def is_validation(headline: str, val_percent: float) -> bool:

@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 
 from .data import bucketed_batches, encode_all, iterate
-from .model import HeadlineModel, next_token_nll
+from .model import HeadlineModel, next_token_nll, tutorial_pairs
 from .vocab import EOS_ID, PAD_ID, UNK_ID
 
 
@@ -22,6 +22,7 @@ class Evaluation:
     loss: float  # mean cross-entropy (nats) a token
     perplexity_pos2: float  # over positions >= 2 of each headline (what a 2-word-window model can predict)
     tokens_pos2: int
+    pair_loss: float  # mean cross-entropy over the tutorial's own (word, word) -> word pairs (no <eos>)
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -37,8 +38,8 @@ def evaluate(model: HeadlineModel, headlines: Sequence[str], batch_size: int = 6
     model.eval()
     seqs = encode_all(headlines, model.vocab)
     lengths = [len(s) for s in seqs]
-    total = total2 = 0.0
-    n = n2 = words = unks = 0
+    total = total2 = pair_total = 0.0
+    n = n2 = words = unks = pairs = 0
     for batch in iterate(seqs, bucketed_batches(lengths, range(len(seqs)), batch_size, rng=None)):
         batch = batch.to(model.device)
         inp, tgt = batch[:, :-1], batch[:, 1:]
@@ -47,6 +48,9 @@ def evaluate(model: HeadlineModel, headlines: Sequence[str], batch_size: int = 6
         real = tgt != PAD_ID
         pos2 = real.clone()
         pos2[:, :2] = False
+        pair = tutorial_pairs(tgt)
+        pair_total += nll[pair].sum().item()
+        pairs += int(pair.sum())
         total += nll[real].sum().item()
         total2 += nll[pos2].sum().item()
         n += int(real.sum())
@@ -64,4 +68,5 @@ def evaluate(model: HeadlineModel, headlines: Sequence[str], batch_size: int = 6
         loss=loss,
         perplexity_pos2=math.exp(total2 / n2) if n2 else float("nan"),
         tokens_pos2=n2,
+        pair_loss=pair_total / pairs if pairs else float("nan"),
     )

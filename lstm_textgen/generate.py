@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
 
 from .model import HeadlineModel, StepFn, native_bfloat16
-from .text import clean, headline_case
+from .text import clean, headline_words
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 MAX_NUM = 100  # headlines a call
@@ -37,17 +37,27 @@ class Headline:
     probs: list[float] = field(default_factory=list)
     ended: bool = False  # reached <eos> before the length cap
     alternatives: list[list[tuple[str, float]]] = field(default_factory=list)
+    forms: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)  # the model's Vocab.forms
+
+    @property
+    def printed(self) -> list[str]:
+        """Each word (seed words first) as the headline prints it: "gop" -> "G.O.P."."""
+        return headline_words(self.prompt_words + self.words, self.forms)
 
     @property
     def text(self) -> str:
-        """Display string in headline case."""
-        return headline_case(self.prompt_words + self.words)
+        """Display string in headline case, with the model's printed forms ("What’s Next for the G.O.P.")."""
+        return " ".join(self.printed)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["text"] = self.text
-        d["alternatives"] = [[[w, p] for w, p in alts] for alts in self.alternatives]
-        return d
+        return {
+            "prompt_words": list(self.prompt_words),
+            "words": list(self.words),
+            "probs": list(self.probs),
+            "ended": self.ended,
+            "alternatives": [[[w, p] for w, p in alts] for alts in self.alternatives],
+            "text": self.text,
+        }
 
 
 @dataclass
@@ -281,7 +291,7 @@ def stream(model: HeadlineModel, prompt: str = "", **options: Any) -> Iterator[G
     prompt_words, unknown, truncated = prepare_prompt(model, prompt)
     seed = opts.seed if opts.seed is not None else secrets.randbits(63)
     gen = torch.Generator().manual_seed(seed)
-    headlines = [Headline(prompt_words=list(prompt_words)) for _ in range(opts.num)]
+    headlines = [Headline(prompt_words=list(prompt_words), forms=model.vocab.forms) for _ in range(opts.num)]
     result = Generation(headlines, list(prompt_words), unknown, truncated, seed)
 
     prefix = torch.tensor([[BOS_ID, *model.vocab.encode(prompt_words)]], dtype=torch.long)

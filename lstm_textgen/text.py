@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from typing import Iterable, Mapping
 
 # Deleted outright: they join the pieces of one word.
 _JOINERS = frozenset("'’‘ʼ`´.·")
 
 _DIGIT_GROUPING = re.compile(r"(?<=\d),(?=\d)")  # "1,000" is one number
 
-# Small words left lowercase in headline case unless first or last (NYT style).
-_SMALL_WORDS = frozenset(
-    "a an and as at but by for from if in into nor of off on or per so than the to up via vs with yet".split()
-)
+# Small words left lowercase in headline case unless first or last: the Times' style ("With", "From", "Up" and
+# "Is" are capitalised). A model's learned printed forms (below) override this where its data says otherwise.
+_SMALL_WORDS = frozenset("a an and as at but by en for if in nor of on or the to v vs via".split())
+_QUOTES = "'’‘ʼ`´"  # stripped from the ends of a printed form: quotation marks, not part of the word
 
 
 def _char_kind(ch: str) -> str:
@@ -54,13 +56,116 @@ def words(text: str) -> list[str]:
     return clean(text).split()
 
 
-def headline_case(tokens: list[str]) -> str:
-    """Join cleaned words in headline case ("Trump Signs Order on the Border")."""
+def printed_words(text: str) -> list[tuple[str, str]]:
+    """(cleaned word, its printed form) for each word of a raw headline, in order: the words of ``clean(text)``
+    with the apostrophes, periods, digit commas and capitals the writer used ("What’s", "G.O.P.", "1,000")."""
+    text = unicodedata.normalize("NFKC", text)
+    out: list[tuple[str, str]] = []
+    piece: list[str] = []
+
+    def flush() -> None:
+        form = "".join(piece).strip(_QUOTES).replace("'", "’")
+        piece.clear()
+        token = clean(form)
+        if token and " " not in token:
+            out.append((token, form))
+
+    for i, ch in enumerate(text):
+        digit_comma = ch == "," and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
+        if digit_comma or _char_kind(ch) != "space":
+            piece.append(ch)
+        else:
+            flush()
+    flush()
+    return out
+
+
+def is_title_case(text: str) -> bool:
+    """Whether a headline is written in title case (most words other than the small ones capitalised), so its
+    capitals say how a word is printed; sentence-case and all-lowercase or all-capitals headlines do not."""
+    words = [w for w in text.split() if any(c.isalpha() for c in w) and clean(w) not in _SMALL_WORDS]
+    firsts = [next(c for c in w if c.isalpha()) for w in words]
+    return bool(words) and sum(c.isupper() for c in firsts) >= 0.75 * len(words) and not text.isupper()
+
+
+def count_forms(raw_headlines: Iterable[str], counts: dict[str, Counter] | None = None) -> dict[str, Counter]:
+    """Count each word's printed forms in title-case headlines, alone ("on") and after the word before it
+    ("going on": the Times prints "What’s Going On" but "Trump on Trade").
+
+    The first and last words are capitalised whatever they are, so there only a spelling that says more than
+    that counts ("What’s", "G.O.P.", "iPhone"), never a plain capital ("If" says nothing of "if").
+    """
+    counts = {} if counts is None else counts
+    for raw in raw_headlines:
+        if not is_title_case(raw):
+            continue
+        pairs = printed_words(raw)
+        for i, (token, form) in enumerate(pairs):
+            if 0 < i < len(pairs) - 1:
+                counts.setdefault(token, Counter())[form] += 1
+                counts.setdefault(f"{pairs[i - 1][0]} {token}", Counter())[form] += 1
+            elif form.lower() != token or any(c.isupper() for c in form[1:]):
+                counts.setdefault(token, Counter())[form] += 1
+    return counts
+
+
+MIN_FORM_COUNT = 2  # a form seen once (a typo, a headline ending "Feet.") is not learned
+MIN_PAIR_COUNT, MIN_PAIR_SHARE = 3, 0.75  # a form after one word: seen this often, and this much of the time
+
+
+def _default_form(token: str) -> str:
+    """How a word is printed mid-headline when nothing was learned about it."""
+    return token if token in _SMALL_WORDS else token[:1].upper() + token[1:]
+
+
+def choose_forms(counts: Mapping[str, Counter], tokens: Iterable[str]) -> dict[str, str]:
+    """The most frequent printed form of each of ``tokens`` (ties: the first seen), kept only where it differs
+    from the default ("gop" -> "G.O.P.", "whats" -> "What’s", "with" -> "With", "iphone" -> "iPhone"), and
+    under the key "PREVIOUS WORD" a form that a word takes after one word and not alone ("going on" -> "On")."""
+    keep = set(tokens)
+    forms: dict[str, str] = {}
+    for token in keep:
+        seen = counts.get(token)
+        if seen:
+            form, n = seen.most_common(1)[0]
+            if n >= MIN_FORM_COUNT and form != _default_form(token) and clean(form) == token:
+                forms[token] = form
+    for key, seen in counts.items():
+        prev, _, token = key.partition(" ")
+        if not token or prev not in keep or token not in keep:
+            continue
+        form, n = seen.most_common(1)[0]
+        alone = forms.get(token, _default_form(token))
+        if n >= MIN_PAIR_COUNT and n >= MIN_PAIR_SHARE * sum(seen.values()) and form != alone and clean(form) == token:
+            forms[key] = form
+    return dict(sorted(forms.items()))
+
+
+def _capitalise(form: str) -> str:
+    return form[:1].upper() + form[1:]
+
+
+def headline_words(tokens: list[str], forms: Mapping[str, str] | None = None) -> list[str]:
+    """Each cleaned word as printed in a headline, one display word a token.
+
+    A learned form with capitals past its first letter ("iPhone", "G.O.P.", "TV") is printed as it is; one
+    in lowercase ("the", "vs.") is a small word, lowercase unless first or last; any other is capitalised.
+    """
+    forms = forms or {}
     out = []
     last = len(tokens) - 1
     for i, w in enumerate(tokens):
-        if 0 < i < last and w in _SMALL_WORDS:
-            out.append(w)
+        form = (i > 0 and forms.get(f"{tokens[i - 1]} {w}")) or forms.get(w) or _default_form(w)
+        if any(c.isupper() for c in form[1:]):
+            out.append(form)
+        elif 0 < i < last and not any(c.isupper() for c in form):
+            out.append(form)
         else:
-            out.append(w[:1].upper() + w[1:])
-    return " ".join(out)
+            out.append(_capitalise(form))
+    return out
+
+
+def headline_case(tokens: list[str], forms: Mapping[str, str] | None = None) -> str:
+    """Join cleaned words in headline case ("Trump Signs Order on the Border"), with a model's printed forms
+    ("What’s Next for the G.O.P.") where it has them."""
+    return " ".join(headline_words(tokens, forms))

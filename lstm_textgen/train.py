@@ -26,7 +26,7 @@ from . import checkpoint as ckpt
 from .data import bucketed_batches, common_openings, encode_all, pad_batch, padding_share
 from .errors import CheckpointError
 from .evaluate import evaluate
-from .model import HeadlineModel, ModelConfig, native_bfloat16, next_token_nll
+from .model import HeadlineModel, ModelConfig, native_bfloat16, next_token_nll, pair_nll
 from .vocab import PAD_ID, Vocab
 
 
@@ -46,11 +46,14 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # mixed precision where the hardware has it: CUDA, or bfloat16 on a CPU with AVX512-BF16/AMX
     ema: float = 0.995  # if > 0, validate and keep an exponential moving average of the weights (decay a step)
+    stop_after: int = 0  # stop after this many epochs of the ``epochs``-long schedule (0: run it all); for a refit
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not 0 <= self.stop_after <= self.epochs:
+            raise ValueError(f"stop_after must be from 0 to epochs ({self.epochs}), got {self.stop_after!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError("lr must be a positive number")
         if self.weight_decay < 0 or self.clip < 0 or self.warmup_steps < 0 or self.patience < 1:
@@ -236,11 +239,14 @@ def train(
 
     ``info`` is stored in the checkpoint's metrics (data summary, command line).
     Ctrl-C stops after saving nothing new: the best checkpoint so far stays at ``out``.
+    With no ``val_texts`` nothing is validated and the last epoch is kept: a refit on all the data for an
+    epoch count that an earlier, validated run chose (``cfg.stop_after``).
     """
     if not train_texts:
         raise ValueError("no training headlines")
-    if not val_texts:
-        raise ValueError("no validation headlines (use more data or a larger val_percent)")
+    if not val_texts and not cfg.stop_after:
+        raise ValueError("no validation headlines (use more data or a larger val_percent); training without "
+                         "validation needs a fixed epoch count (stop_after)")
     out = Path(out)
     device = ckpt.torch_device(cfg.device)
     dist_info, device = init_distributed(device)
@@ -331,8 +337,9 @@ def train(
         else:
             snapshot.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
         best_loss = meta["best_val_loss"]
-        best = {"epoch": meta["best_epoch"], "val_loss": best_loss,
-                "val_ppl": math.exp(best_loss) if math.isfinite(best_loss) else None}  # fmt: skip
+        judged = bool(val_texts) and math.isfinite(best_loss)
+        best = {"epoch": meta["best_epoch"], "val_loss": best_loss if judged else None,
+                "val_ppl": math.exp(best_loss) if judged else None}
         snapshot.metrics = dict(base_metrics, history=meta["history"], stopped=stopped, best=best)
 
     def save(stopped: str) -> None:
@@ -348,11 +355,12 @@ def train(
         live_tensors = [live[k] for k in ema]
     if rng_state is not None:  # last, so nothing above (model building) shifts the dropout masks
         torch.set_rng_state(rng_state)
+    tutorial = model_config.arch == "tutorial"
     stopped = "completed"
     stop = _StopRequest()
     finished = False
     try:
-        while meta["epoch"] < cfg.epochs:
+        while meta["epoch"] < (cfg.stop_after or cfg.epochs):
             epoch = meta["epoch"] + 1
             sampler.set_epoch(epoch)
             mine = list(sampler)
@@ -361,6 +369,7 @@ def train(
             ddp_model.train()
             t0 = time.perf_counter()
             loss_sum, tokens = 0.0, 0
+            pair_sum, pairs = 0.0, 0  # the tutorial's own figure, for --arch tutorial (see pair_nll)
             bar = _progress(batches, f"epoch {epoch}/{cfg.epochs}", enabled=progress and dist_info.main)
             for b in bar:
                 if stop.requested:
@@ -371,6 +380,9 @@ def train(
                 with torch.autocast(device.type, dtype=amp_dtype) if use_amp else contextlib.nullcontext():
                     logits, _ = ddp_model(inp, time_major=True)
                 loss = next_token_nll(logits, tgt)
+                if tutorial:
+                    nll = pair_nll(logits, tgt)
+                    pair_sum, pairs = pair_sum + float(nll.sum()), pairs + nll.numel()
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"training loss became {loss.item()} at step {meta['step']}; "
                                              "try a lower --lr")  # fmt: skip
@@ -396,34 +408,46 @@ def train(
             seconds = time.perf_counter() - t0
             if dist_info.world_size > 1:
                 loss_sum, tokens = _all_reduce_sum(loss_sum, tokens, device)
-            if ema is not None:  # judge (and keep) the averaged weights
+            if not val_texts:  # a refit: every epoch is the latest, and so the one kept
+                val_loss, val_ppl = -float(epoch), None
+            elif ema is not None:  # judge (and keep) the averaged weights
                 judge.load_state_dict(ema)
                 val = evaluate(judge, val_texts, batch_size=max(cfg.batch_size, 64))
+                val_loss, val_ppl = val.loss, val.perplexity
             else:
                 val = evaluate(model, val_texts, batch_size=max(cfg.batch_size, 64))
-            row = {"epoch": epoch, "train_loss": loss_sum / tokens, "val_loss": val.loss, "val_ppl": val.perplexity,
+                val_loss, val_ppl = val.loss, val.perplexity
+            if tutorial:
+                extra = {"train_pair_loss": pair_sum / max(pairs, 1)}
+                if val_texts:
+                    extra["val_pair_loss"] = val.pair_loss
+            row = {"epoch": epoch, "train_loss": loss_sum / tokens, "val_loss": val_loss if val_texts else None,
+                   "val_ppl": val_ppl,
                    "tokens_per_s": tokens / seconds, "seconds": seconds, "lr": sched.get_last_lr()[0],
-                   "padding_share": pad}  # fmt: skip
+                   "padding_share": pad, **(extra if tutorial else {})}  # fmt: skip
             if dist_info.world_size > 1:
                 row["rank_batches"] = _gather_digests(mine, device)
             meta["history"].append(row)
             meta["epoch"] = epoch
-            improved = val.loss < meta["best_val_loss"]
+            improved = val_loss < meta["best_val_loss"]
             if improved:
-                meta.update(best_val_loss=val.loss, best_epoch=epoch, bad_epochs=0)
+                meta.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
                 source = ema if ema is not None else model.state_dict()
                 best_state = {k: v.detach().cpu().clone() for k, v in source.items()}
             else:
                 meta["bad_epochs"] += 1
-            say(f"epoch {epoch}: train loss {row['train_loss']:.3f}  val loss {val.loss:.3f}  "
-                f"val ppl {val.perplexity:.1f}  {row['tokens_per_s']:,.0f} tok/s  {seconds:.0f}s"
-                + ("  (best, saved)" if improved else f"  (best: epoch {meta['best_epoch']})"))  # fmt: skip
+            judged = f"val loss {val_loss:.3f}  val ppl {val_ppl:.1f}  " if val_texts else "(no validation)  "
+            if tutorial:  # the figure the tutorial prints: its pairs only
+                judged = f"pair loss {row['train_pair_loss']:.3f} (train), {row.get('val_pair_loss', math.nan):.3f} (val)  " + judged
+            kept = "  (saved)" if not val_texts else "  (best, saved)" if improved else f"  (best: epoch {meta['best_epoch']})"
+            say(f"epoch {epoch}: train loss {row['train_loss']:.3f}  {judged}{row['tokens_per_s']:,.0f} tok/s  "
+                f"{seconds:.0f}s{kept}")
             if meta["bad_epochs"] >= cfg.patience:
                 stopped = "early_stopping"
                 save(stopped)
                 say(f"stopping early: no better validation loss for {cfg.patience} epochs")
                 break
-            save("running" if epoch < cfg.epochs else stopped)
+            save("running" if epoch < (cfg.stop_after or cfg.epochs) else stopped)
         finished = True
     except KeyboardInterrupt:
         say(f"interrupted: the best checkpoint so far (epoch {meta['best_epoch']}) is at {out}"

@@ -6,9 +6,10 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from .errors import CheckpointError
+from .text import choose_forms, headline_case, headline_words
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -18,9 +19,15 @@ FORMAT = "lstm_textgen.vocab/1"
 
 @dataclass(frozen=True)
 class Vocab:
-    """Ids 0-3 are the specials; words follow by falling training frequency (ties alphabetical)."""
+    """Ids 0-3 are the specials; words follow by falling training frequency (ties alphabetical).
+
+    ``forms`` is display only: how a word is printed where that differs from plain headline case ("gop" ->
+    "G.O.P."), learned from the training text. Two vocabularies with the same tokens are equal: the model
+    reads tokens, never forms.
+    """
 
     itos: tuple[str, ...]
+    forms: Mapping[str, str] = field(default_factory=dict, compare=False)
     stoi: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -30,6 +37,8 @@ class Vocab:
         if len(stoi) != len(self.itos):
             raise ValueError("a vocabulary must not repeat a word")
         object.__setattr__(self, "stoi", stoi)
+        forms = {k: f for k, f in dict(self.forms).items() if all(w in stoi for w in k.split(" "))}
+        object.__setattr__(self, "forms", forms)
 
     def __len__(self) -> int:
         return len(self.itos)
@@ -51,8 +60,19 @@ class Vocab:
     def words(self) -> tuple[str, ...]:
         return self.itos[len(SPECIALS):]
 
+    def printed(self, words: list[str]) -> list[str]:
+        """Each word as a headline prints it (one display word a word): see :func:`text.headline_words`."""
+        return headline_words(words, self.forms)
+
+    def headline(self, words: list[str]) -> str:
+        """Words in headline case with their printed forms: "whats going on" -> "What’s Going On"."""
+        return headline_case(words, self.forms)
+
     def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, "tokens": list(self.itos)}, ensure_ascii=False, indent=0)
+        data: dict = {"format": FORMAT, "tokens": list(self.itos)}
+        if self.forms:
+            data["forms"] = dict(self.forms)
+        return json.dumps(data, ensure_ascii=False, indent=0)
 
     @classmethod
     def from_json(cls, text: str, source: str = "vocab.json") -> "Vocab":
@@ -63,7 +83,10 @@ class Vocab:
             tokens = data["tokens"]
             if not all(isinstance(t, str) for t in tokens):
                 raise ValueError("tokens must be strings")
-            return cls(tuple(tokens))
+            forms = data.get("forms", {})  # absent in checkpoints made before printed forms: plain headline case
+            if not isinstance(forms, dict) or not all(isinstance(v, str) and v for v in forms.values()):
+                raise ValueError("forms must map words to non-empty strings")
+            return cls(tuple(tokens), forms)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise CheckpointError(f"{source}: not a valid lstm_textgen vocabulary ({e})") from None
 
@@ -79,10 +102,16 @@ class Vocab:
         return cls.from_json(text, source=str(path))
 
 
-def build_vocab(headlines: Iterable[list[str]], min_count: int = 2, max_vocab: int | None = None) -> Vocab:
+def build_vocab(
+    headlines: Iterable[list[str]],
+    min_count: int = 2,
+    max_vocab: int | None = None,
+    form_counts: Mapping[str, Counter] | None = None,
+) -> Vocab:
     """Words seen at least ``min_count`` times, the ``max_vocab`` most frequent at most (specials included).
 
-    Rarer words become ``<unk>``, so the model learns what to do with words it never saw.
+    Rarer words become ``<unk>``, so the model learns what to do with words it never saw. ``form_counts``
+    (``Headlines.form_counts``) gives each word's most frequent printed form.
     """
     if min_count < 1:
         raise ValueError("min_count must be at least 1")
@@ -94,4 +123,4 @@ def build_vocab(headlines: Iterable[list[str]], min_count: int = 2, max_vocab: i
     ranked = sorted((w for w, c in counts.items() if c >= min_count and w not in SPECIALS), key=lambda w: (-counts[w], w))
     if max_vocab is not None:
         ranked = ranked[: max_vocab - len(SPECIALS)]
-    return Vocab((*SPECIALS, *ranked))
+    return Vocab((*SPECIALS, *ranked), choose_forms(form_counts or {}, ranked))

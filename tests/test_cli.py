@@ -147,4 +147,48 @@ def test_pretrain_then_fine_tune_in_one_command(tmp_path):
     assert pre["stage"] == "pretrain" and len(pre["history"]) == 2
     assert json.loads((tmp_path / "ft.pretrain" / "vocab.json").read_text()) == json.loads((out / "vocab.json").read_text())
     again = run(*args)  # the finished pre-training is reused, not redone
-    assert again.returncode == 0 and "reusing the finished pre-training" in again.stderr
+    assert again.returncode == 0 and "reusing the finished run in" in again.stderr and "ft.pretrain" in again.stderr
+
+
+def test_time_split_refit_and_printed_forms(tmp_path):
+    """--val-data validates on other files (taken out of --data), --refit trains again on everything for the
+    best epoch count, and the vocabulary learns how words are printed; the model prints them."""
+    out = tmp_path / "model"
+    proc = run("train", "--data", DATA / "headlines.txt", DATA / "cased.txt", "--val-data", DATA / "cased.txt",
+               "--refit", "--min-count", "1", "--out", out, "--epochs", "3", "--quiet", *TINY)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "400 training and 18 validation headlines" in proc.stderr  # cased.txt's 18 left training
+    assert "refit: 418 headlines (training and validation) for" in proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    validated = json.loads((tmp_path / "model.validation" / "metrics.json").read_text())
+    assert metrics["best"] == validated["best"] and metrics["history"] == validated["history"]
+    assert metrics["refit"]["epochs"] == validated["best"]["epoch"] and metrics["refit"]["headlines"] == 418
+    assert len(metrics["refit"]["history"]) == validated["best"]["epoch"]
+    assert metrics["data"]["val_data"] == [str(DATA / "cased.txt")] and metrics["data"]["val_percent"] is None
+    forms = json.loads((out / "vocab.json").read_text(encoding="utf-8"))["forms"]
+    assert forms["gop"] == "G.O.P." and forms["whats"] == "What’s" and forms["going on"] == "On"
+    gen = run("generate", "--checkpoint", out, "--prompt", "whats going on with the gop", "--temperature", "0",
+              "--max-words", "2", "--json")  # fmt: skip
+    data = json.loads(gen.stdout)
+    assert data["headlines"][0]["text"].startswith("What’s Going On With the G.O.P.")
+    assert data["headlines"][0]["prompt_words"] == ["whats", "going", "on", "with", "the", "gop"]  # tokens stay
+
+
+def test_val_data_errors_are_clear(tmp_path):
+    proc = run("train", "--data", DATA / "headlines.txt", "--val-data", tmp_path / "missing.csv", "--out",
+               tmp_path / "m", *TINY)  # fmt: skip
+    assert_clean_error(proc, "missing.csv", "no such file")
+    proc = run("train", "--data", DATA / "headlines.txt", "--val-data", DATA / "headlines.txt", "--out",
+               tmp_path / "m", *TINY)  # fmt: skip
+    assert_clean_error(proc, "no training headlines")
+
+
+def test_tutorial_arch_reports_the_tutorials_own_loss(tmp_path):
+    out = tmp_path / "tut"
+    proc = run("train", "--data", DATA / "headlines.txt", "--out", out, "--arch", "tutorial", "--epochs", "2",
+               "--ema", "0", "--quiet")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "pair loss" in proc.stderr
+    row = json.loads((out / "metrics.json").read_text())["history"][-1]
+    # the pairs leave out <eos> and the first two words: another figure than the loss over every position
+    assert row["train_pair_loss"] > 0 and row["val_pair_loss"] > 0 and row["train_pair_loss"] != row["train_loss"]

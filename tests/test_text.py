@@ -1,6 +1,7 @@
 import pytest
 
-from lstm_textgen.text import clean, headline_case
+from conftest import DATA
+from lstm_textgen.text import choose_forms, clean, count_forms, headline_case, printed_words
 
 
 @pytest.mark.parametrize(
@@ -40,8 +41,42 @@ def test_clean_rejects_non_text():
         clean(None)  # type: ignore[arg-type]
 
 
-def test_headline_case():
+def test_headline_case_is_the_times_style():
     assert headline_case("divide in the gop over a tax plan".split()) == "Divide in the Gop Over a Tax Plan"
     assert headline_case(["the"]) == "The"
-    assert headline_case("what are you up to".split()) == "What Are You up To"
+    # the Times lowercases articles, short conjunctions and prepositions of 2-3 letters, not "with" or "up"
+    assert headline_case("what are you up to".split()) == "What Are You Up To"
+    assert headline_case("a fight with china from the start".split()) == "A Fight With China From the Start"
     assert headline_case([]) == ""
+
+
+def test_printed_words_keep_what_cleaning_removes():
+    assert printed_words("“Fire and Fury” — Trump’s Warning to the G.O.P. on 1,000 iPhones") == [
+        ("fire", "Fire"), ("and", "and"), ("fury", "Fury"), ("trumps", "Trump’s"), ("warning", "Warning"),
+        ("to", "to"), ("the", "the"), ("gop", "G.O.P."), ("on", "on"), ("1000", "1,000"), ("iphones", "iPhones"),
+    ]  # fmt: skip
+    assert printed_words("They're 'Here'") == [("theyre", "They’re"), ("here", "Here")]  # straight quotes curled
+    assert [t for t, _ in printed_words("Café—Société 🌀 ｔｅｘｔ!")] == clean("Café—Société 🌀 ｔｅｘｔ!").split()
+
+
+def _learned(*lines: str) -> dict[str, str]:
+    counts = count_forms(lines)
+    return choose_forms(counts, {t for line in lines for t in clean(line).split()})
+
+
+def test_forms_are_learned_from_the_middle_of_title_case_headlines():
+    forms = _learned(*(DATA / "cased.txt").read_text(encoding="utf-8").splitlines())
+    assert forms["gop"] == "G.O.P." and forms["mr"] == "Mr." and forms["tv"] == "TV" and forms["iphone"] == "iPhone"
+    assert forms["whats"] == "What’s" and forms["theyre"] == "They’re" and forms["us"] == "U.S."
+    assert forms["going on"] == "On"  # "What’s Going On in ...": after "going", "on" is printed "On"
+    assert "in" not in forms and "the" not in forms and "picture" not in forms  # the defaults already print them
+    assert headline_case("whats going on in the gop".split(), forms) == "What’s Going On in the G.O.P."
+    assert headline_case("mr trump takes on the epa".split(), forms) == "Mr. Trump Takes on the E.P.A."
+    assert headline_case("iphone sales in the us".split(), forms) == "iPhone Sales in the U.S."
+
+
+def test_forms_ignore_one_offs_plain_capitals_of_first_and_last_words_and_lowercase_text():
+    assert _learned("They Can Hit a Ball 400 Feet. But Play Catch?") == {}  # "Feet." once is not a form
+    assert _learned("the gop and the epa meet", "the gop and the epa meet") == {}  # no case: nothing to learn
+    assert _learned("If Rain Comes Early", "If Rain Falls Early") == {}  # "If" first says nothing of "if"
+    assert _learned("GOP Wins Big", "Big Win for the GOP") == {"gop": "GOP"}  # but "GOP" says something anywhere

@@ -48,3 +48,26 @@ def test_bad_vocab_files_are_clear_errors(tmp_path, text):
     f.write_text(text)
     with pytest.raises(CheckpointError, match="vocab.json"):
         Vocab.load(f)
+
+
+def test_printed_forms_round_trip_and_do_not_change_the_tokens(tmp_path):
+    from collections import Counter
+
+    counts = {"gop": Counter({"G.O.P.": 5, "Gop": 1}), "going on": Counter({"On": 4}), "zzz": Counter({"ZZZ": 3})}
+    v = build_vocab([["gop", "going", "on"]] * 2, min_count=2, form_counts=counts)
+    assert v.forms == {"gop": "G.O.P.", "going on": "On"}  # only words in the vocabulary
+    v.save(tmp_path / "vocab.json")
+    w = Vocab.load(tmp_path / "vocab.json")
+    assert w.forms == v.forms and w.headline(["gop", "going", "on", "strike"]) == "G.O.P. Going On Strike"
+    assert w == build_vocab([["gop", "going", "on"]] * 2, min_count=2)  # same tokens, same vocabulary
+
+
+def test_a_vocabulary_without_forms_loads_and_prints_plain_headline_case(tmp_path):
+    old = {"format": "lstm_textgen.vocab/1", "tokens": [*SPECIALS, "gop", "with", "the"]}  # as saved before forms
+    (tmp_path / "vocab.json").write_text(json.dumps(old))
+    v = Vocab.load(tmp_path / "vocab.json")
+    assert v.forms == {} and v.headline(["gop", "with", "the", "gop"]) == "Gop With the Gop"
+    bad = dict(old, forms={"gop": 3})
+    (tmp_path / "vocab.json").write_text(json.dumps(bad))
+    with pytest.raises(CheckpointError, match="forms must map"):
+        Vocab.load(tmp_path / "vocab.json")
