@@ -141,7 +141,8 @@ def position_choices(data: dict | None, index: int | None) -> list[tuple[str, in
     if not data or index is None or not 0 <= index < len(data["headlines"]):
         return []
     h = data["headlines"][index]
-    return [(f"{i + 1}. {w}  ({p:.0%})", i) for i, (w, p) in enumerate(zip(h["words"], h["probs"]))]
+    printed = h["text"].split()[len(h["prompt_words"]):]  # one printed word a token
+    return [(f"{i + 1}. {w}  ({p:.0%})", i) for i, (w, p) in enumerate(zip(printed, h["probs"]))]
 
 
 def alternatives(data: dict | None, index: int | None, position: int | None) -> dict[str, float] | None:

@@ -135,7 +135,9 @@ def record_test_result(result: dict, args: argparse.Namespace) -> None:
         "perplexity": lstm["ppl"],
         "data": ", ".join(Path(t).name for t in args.test),
         "note": f"the same recipe trained without that month; {result['lstm_vs_best_kn']:.3f}x the best Kneser-Ney "
-                f"({result['best_kn']}, {result['models'][result['best_kn']]['ppl']:.1f})",
+                f"({result['best_kn']}, {result['models'][result['best_kn']]['ppl']:.1f})"
+                + (f", {result['lstm_vs_kn4_all_text']:.3f}x a Kneser-Ney 4-gram fitted on all the text it saw"
+                   if result.get("lstm_vs_kn4_all_text") else ""),
         "baselines": {k: round(v["ppl"], 2) for k, v in result["models"].items() if k != "lstm"},
     }  # fmt: skip
     lt.save_checkpoint(target, args.record_in)

@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", action="store_true", help="measure a grid of temperatures and top-p values")
     p.add_argument("--judge-data", nargs="+", help="fit the judge (a Kneser-Ney 4-gram, the model's vocabulary) on "
                    "these headlines: text the model did not train on")  # fmt: skip
-    p.add_argument("--judge-reference", nargs="+", help="real headlines the judge did not see either: its "
-                   "perplexity of them is the figure a setting's samples are read against")  # fmt: skip
+    p.add_argument("--judge-reference", nargs="+", help="real headlines the model did not see: half of them (by "
+                   "headline hash) is held out of the judge's data, and the judge's perplexity of that half is the "
+                   "figure a setting's samples are read against")  # fmt: skip
     p.add_argument("--show", type=int, default=0, help="also print the first N headlines from no seed words, "
                    "random seed 0, at the given temperature and top-p (unpicked)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -91,10 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     vocab = model.vocab
     judge = reference = None
     if args.judge_data:
-        judged = [vocab.encode_headline(t.split()) for t in lt.load_headlines(args.judge_data).texts]
-        judge = KneserNey(judged, 4, len(vocab), BOS_ID, [PAD_ID])
-        if args.judge_reference:
-            real = lt.load_headlines(args.judge_reference).texts
+        judge_texts = lt.load_headlines(args.judge_data).texts
+        real: list[str] = []
+        if args.judge_reference:  # half of them (by headline hash) is the reference, and the judge never sees it
+            _, real = lt.split(lt.load_headlines(args.judge_reference).texts, 50)
+            judge_texts = sorted(set(judge_texts) - set(real))
+        judge = KneserNey([vocab.encode_headline(t.split()) for t in judge_texts], 4, len(vocab), BOS_ID, [PAD_ID])
+        if real:
             reference = perplexities(judge, [vocab.encode_headline(t.split()) for t in real])["ppl"]
     settings = GRID if args.grid else [(args.temperature, args.top_p)]
     rows = [measure(model, train, real_len, t, tp, args.max_words, judge=judge) for t, tp in settings]

@@ -305,6 +305,30 @@ def load_model(
     return model.to(torch_device(device))
 
 
+def average_checkpoints(paths: list[str | os.PathLike]) -> HeadlineModel:
+    """One model whose weights are the mean of several runs' (a "model soup", Wortsman et al. 2022).
+
+    It pays off for runs fine-tuned from one pre-trained start, which stay in one basin; runs from different
+    random starts do not average. The runs must share the model config and vocabulary; the first run's
+    metrics are kept, with the others' best validation figures under "soup".
+    """
+    if len(paths) < 2:
+        raise CheckpointError("averaging needs at least two checkpoints")
+    models = [load_model(p) for p in paths]
+    first = models[0]
+    for path, m in zip(paths[1:], models[1:]):
+        if m.config != first.config or m.vocab != first.vocab:
+            raise CheckpointError(f"{path}: its model config or vocabulary differs from {paths[0]}'s; only runs of "
+                                  "one recipe (e.g. other seeds) can be averaged")  # fmt: skip
+    states = [m.state_dict() for m in models]
+    averaged = {k: (torch.stack([s[k].float() for s in states]).mean(0) if v.is_floating_point() else v)
+                for k, v in states[0].items()}  # fmt: skip
+    first.load_state_dict(averaged)
+    first.metrics = dict(first.metrics, soup=[{"source": str(p), "best": m.metrics.get("best")}
+                                              for p, m in zip(paths, models)])  # fmt: skip
+    return first
+
+
 def read_train_state(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     file = Path(folder) / TRAIN_STATE_FILE
     tensors, meta = _read_tensors(file)

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lstm_textgen",
         description="Train a 5-layer LSTM on news headlines, evaluate it, and generate new headlines.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,push}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,average,push}")
     ckpt_help = f"checkpoint folder or Hugging Face Hub repo id (default: {default_checkpoint() or 'none found'})"
 
     t = sub.add_parser("train", help="train a model on headline files", description="Train a headline model. "
@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "model is kept beside --out as OUT.pretrain and reused when complete")  # fmt: skip
     t.add_argument("--pretrain-epochs", type=int, help="most epochs of pre-training (default 4)")
     t.add_argument("--pretrain-lr", type=float, help="peak learning rate of pre-training (default: --lr)")
+    t.add_argument("--mix-data", nargs="+", metavar="PATH", help="also train on these headlines (e.g. a "
+                   "pre-training corpus, so fine-tuning does not forget it); they add no words to the vocabulary "
+                   "and are never validated on")  # fmt: skip
+    t.add_argument("--pretrain-min-count", type=int, help="also put in the vocabulary the words of --pretrain-data "
+                   "seen this often there (after --data's words; --max-vocab still caps the total); 0 = off (default)")
     g = t.add_argument_group("model")
     g.add_argument("--arch", choices=["lstm", "tutorial"], help="lstm: our regularised LSTM (default); tutorial: "
                    "the tutorial's 2-word-window model, to reproduce and compare")  # fmt: skip
@@ -103,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-vocab", type=int, help="keep at most this many tokens (default: no limit)")
     d.add_argument("--val-percent", type=float, help=f"share of headlines held out for validation, by a hash of the "
                    f"headline (default {DATA_DEFAULTS['val_percent']}); ignored with --val-data")  # fmt: skip
+    d.add_argument("--refit-seeds", type=int, help="with --refit: refit this many times (seeds --seed, --seed+1, "
+                   "...) and average the weights into one model of the same size (a model soup; default 1)")
     d.add_argument("--val-data", nargs="+", metavar="PATH", help="validate on these files instead of a random share "
                    "(e.g. the latest month: a time-based split); their headlines are taken out of --data")  # fmt: skip
     d.add_argument("--refit", action="store_true", default=None, help="after the validated run (kept beside --out as "
@@ -139,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=64, help="headlines a batch (default 64)")
     ev.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
     ev.add_argument("--json", action="store_true", help="print perplexity, unk_rate, headlines, tokens as JSON")
+
+    av = sub.add_parser("average", help="average the weights of several runs (a model soup)",
+                        description="Average the weights of runs of one recipe fine-tuned from one pre-trained start "
+                        "(e.g. --seed 0, 1, 2 with --init-from the same checkpoint) into one model of the same "
+                        "size.")  # fmt: skip
+    av.add_argument("--checkpoints", nargs="+", required=True, metavar="DIR", help="the runs' checkpoint folders")
+    av.add_argument("--out", required=True, help="checkpoint folder to write")
 
     pu = sub.add_parser("push", help="upload a checkpoint to the Hugging Face Hub",
                         description="Upload a checkpoint folder (without its training state) to a Hub model repo.")  # fmt: skip
@@ -219,6 +233,8 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     else:
         train_texts, val_texts = split(headlines.texts, val_percent)
     refit = bool(pick("refit", False))
+    if pick("refit_seeds", 1) < 1 or pick("refit_seeds", 1) > 1 and not refit:
+        raise LstmTextgenError("--refit-seeds must be at least 1, and needs --refit")
     if refit and args.resume:
         raise LstmTextgenError("--refit runs cannot be resumed; run the same command again: a finished "
                                "validated run in OUT.validation is reused")
@@ -229,10 +245,19 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         vocab = resumed.vocab
     else:
         min_count, max_vocab = pick("min_count", DATA_DEFAULTS["min_count"]), pick("max_vocab", None)
-        # a refit's model trains on the validation headlines too: its vocabulary is built from all it sees
-        vocab_texts = [*train_texts, *val_texts] if refit else train_texts
-        vocab = build_vocab((t.split() for t in vocab_texts), min_count=min_count, max_vocab=max_vocab,
-                            form_counts=merge_form_counts(headlines, val_headlines, pretrain_headlines))
+        extra_min = pick("pretrain_min_count", 0) if pretrain_headlines is not None else 0
+        form_counts = merge_form_counts(headlines, val_headlines, pretrain_headlines)
+
+        def vocab_of(texts: list[str]) -> Any:
+            return build_vocab((t.split() for t in texts), min_count=min_count, max_vocab=max_vocab,
+                               form_counts=form_counts,
+                               extra=(t.split() for t in pretrain_headlines.texts) if extra_min else (),
+                               extra_min_count=extra_min)  # fmt: skip
+
+        # a refit's model trains on the validation headlines too: its vocabulary is built from all it sees; the
+        # validated run before it knows only its training words, or validation would score words it never trained on
+        vocab = vocab_of([*train_texts, *val_texts] if refit else train_texts)
+        val_vocab = vocab_of(train_texts) if refit else vocab
         arch = pick("arch", mdef["arch"])
         if arch == "tutorial":
             model_config = ModelConfig.tutorial(len(vocab), pick("weights_dtype", mdef["weights_dtype"]))
@@ -275,11 +300,18 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "init_from": args.init_from,
         "pretrain": pretrain_info,
     }  # fmt: skip
+    mix_data = pick("mix_data", None)
+    if mix_data:  # more training headlines that shape neither the vocabulary nor the validation
+        mixed = load_headlines(mix_data, column=column)
+        _say(f"mixed into training: {mixed.summary()}")
+        held_out = set(val_texts)
+        train_texts = sorted(set(train_texts) | {t for t in mixed.texts if t not in held_out})
     _say(f"vocabulary {len(vocab):,} tokens; {len(train_texts):,} training and {len(val_texts):,} validation "
          "headlines")
     if refit:
-        model = _validate_then_refit(train_texts, val_texts, vocab, model_config, train_config, Path(args.out),
-                                     init_from=init_from, info=info, quiet=args.quiet)  # fmt: skip
+        model = _validate_then_refit(train_texts, val_texts, vocab, val_vocab, model_config, train_config,
+                                     Path(args.out), init_from=init_from, info=info, quiet=args.quiet,
+                                     seeds=pick("refit_seeds", 1))  # fmt: skip
     else:
         model = train(train_texts, val_texts, vocab, model_config, train_config, args.out,
                       resume=bool(args.resume), init_from=init_from, info=info, progress=not args.quiet)  # fmt: skip
@@ -310,32 +342,43 @@ def _finished_stage(folder: Path, model_config: Any, vocab: Any, cfg: Any) -> tu
     return None, same and (folder / ckpt.TRAIN_STATE_FILE).exists()
 
 
-def _validate_then_refit(train_texts: list[str], val_texts: list[str], vocab: Any, model_config: Any, cfg: Any,
-                         out: Path, init_from: Any, info: dict[str, Any], quiet: bool) -> Any:  # fmt: skip
-    """--refit: a validated run (beside ``out``) picks the epoch count, then the same start trains on all the
-    headlines for that many epochs of the same schedule. The model keeps the validated run's curve."""
+def _validate_then_refit(train_texts: list[str], val_texts: list[str], vocab: Any, val_vocab: Any, model_config: Any,
+                         cfg: Any, out: Path, init_from: Any, info: dict[str, Any], quiet: bool,
+                         seeds: int = 1) -> Any:  # fmt: skip
+    """--refit: a validated run (beside ``out``, on ``val_vocab``: the training headlines' words) picks the epoch
+    count, then the same start trains on all the headlines for that many epochs of the same schedule, on
+    ``vocab``. The model keeps the validated run's curve."""
     import copy
 
-    from .checkpoint import save_checkpoint
+    from .checkpoint import average_checkpoints, save_checkpoint
     from .train import train
 
     val_out = out.with_name(out.name + ".validation")
-    validated, resume = _finished_stage(val_out, model_config, vocab, cfg)
+    val_config = dataclasses.replace(model_config, vocab_size=len(val_vocab))
+    validated, resume = _finished_stage(val_out, val_config, val_vocab, cfg)
     if validated is None:
         start = copy.deepcopy(init_from)  # training does not change it, but the refit must get the same start
-        validated = train(train_texts, val_texts, vocab, model_config, cfg, val_out, resume=resume,
+        validated = train(train_texts, val_texts, val_vocab, val_config, cfg, val_out, resume=resume,
                           init_from=start, info=info, progress=not quiet)  # fmt: skip
     best_epoch = validated.metrics["best"]["epoch"]
-    _say(f"refit: {len(train_texts) + len(val_texts):,} headlines (training and validation) for {best_epoch} "
-         f"epoch(s), the validated run's best")
-    refit_cfg = dataclasses.replace(cfg, stop_after=best_epoch)
-    model = train([*train_texts, *val_texts], [], vocab, model_config, refit_cfg, out, init_from=init_from,
-                  info=info, progress=not quiet)  # fmt: skip
-    refit_history = model.metrics["history"]
+    everything = [*train_texts, *val_texts]
+    soup = f", {seeds} times (seeds {cfg.seed}..{cfg.seed + seeds - 1}), averaged" if seeds > 1 else ""
+    _say(f"refit: {len(everything):,} headlines (training and validation) for {best_epoch} epoch(s), the "
+         f"validated run's best{soup}")
+    refits = []
+    for i in range(seeds):
+        refit_cfg = dataclasses.replace(cfg, stop_after=best_epoch, seed=cfg.seed + i)
+        where = out if seeds == 1 else out.with_name(f"{out.name}.refit-{i}")
+        refits.append(train(everything, [], vocab, model_config, refit_cfg, where, init_from=init_from, info=info,
+                            progress=not quiet))  # fmt: skip
+    model = refits[0] if seeds == 1 else average_checkpoints([out.with_name(f"{out.name}.refit-{i}")
+                                                              for i in range(seeds)])  # fmt: skip
+    refit_history = refits[0].metrics["history"]
     model.metrics.update(history=validated.metrics["history"], best=validated.metrics["best"],
                          stopped=validated.metrics["stopped"],
-                         refit={"epochs": best_epoch, "headlines": len(train_texts) + len(val_texts),
+                         refit={"epochs": best_epoch, "headlines": len(everything), "seeds": seeds,
                                 "history": refit_history})  # fmt: skip
+    model.metrics.pop("soup", None)
     save_checkpoint(model, out)
     return model
 
@@ -404,6 +447,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from .checkpoint import average_checkpoints, save_checkpoint
+
+    model = average_checkpoints(args.checkpoints)
+    save_checkpoint(model, args.out)
+    _say(f"averaged {len(args.checkpoints)} checkpoints into {args.out}")
+    return 0
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     from .checkpoint import push
 
@@ -422,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_generate(args)
         if args.command == "evaluate":
             return cmd_evaluate(args)
+        if args.command == "average":
+            return cmd_average(args)
         return cmd_push(args)
     except (LstmTextgenError, ValueError, FloatingPointError) as e:
         _err(str(e))

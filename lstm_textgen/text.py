@@ -65,6 +65,8 @@ def printed_words(text: str) -> list[tuple[str, str]]:
 
     def flush() -> None:
         form = "".join(piece).strip(_QUOTES).replace("'", "’")
+        if form.endswith(".") and form.count(".") == 1 and sum(c.isalpha() for c in form) >= 4:
+            form = form[:-1]  # a sentence's full stop ("Is Over. Now What?"), not an abbreviation's ("Mr.", "Gov.")
         piece.clear()
         token = clean(form)
         if token and " " not in token:
@@ -81,31 +83,45 @@ def printed_words(text: str) -> list[tuple[str, str]]:
 
 
 def is_title_case(text: str) -> bool:
-    """Whether a headline is written in title case (most words other than the small ones capitalised), so its
-    capitals say how a word is printed; sentence-case and all-lowercase or all-capitals headlines do not."""
+    """Whether a headline is in title case (every word but the small ones capitalised), so its capitals say how
+    a word is printed. Sentence case is not ("Nadal wins French Open": its proper nouns would teach "wins"), nor
+    all lowercase or all capitals; a word with a capital inside ("iPhone") counts as capitalised."""
     words = [w for w in text.split() if any(c.isalpha() for c in w) and clean(w) not in _SMALL_WORDS]
-    firsts = [next(c for c in w if c.isalpha()) for w in words]
-    return bool(words) and sum(c.isupper() for c in firsts) >= 0.75 * len(words) and not text.isupper()
+    return bool(words) and all(any(c.isupper() for c in w) for w in words) and not text.isupper()
 
 
 def count_forms(raw_headlines: Iterable[str], counts: dict[str, Counter] | None = None) -> dict[str, Counter]:
-    """Count each word's printed forms in title-case headlines, alone ("on") and after the word before it
-    ("going on": the Times prints "What’s Going On" but "Trump on Trade").
+    """Count each word's printed forms, alone ("on") and after the word before it ("going on": the Times prints
+    "What’s Going On" but "Trump on Trade").
 
-    The first and last words are capitalised whatever they are, so there only a spelling that says more than
-    that counts ("What’s", "G.O.P.", "iPhone"), never a plain capital ("If" says nothing of "if").
+    Only the middle of a title-case headline says how a plain word is capitalised. Elsewhere (its first and
+    last words, a word after a hyphen, colon or full stop, a sentence-case headline) only a spelling counts
+    ("What’s", "G.O.P.", "iPhone"), with a capital first letter where it has no other: "If" says nothing of
+    "if", "wins" in "Nadal wins French Open" nothing of "wins".
     """
     counts = {} if counts is None else counts
     for raw in raw_headlines:
-        if not is_title_case(raw):
+        if raw.isupper() or raw.islower():
             continue
-        pairs = printed_words(raw)
+        title = is_title_case(raw)
+        pairs: list[tuple[str, str]] = []
+        informative: list[bool] = []
+        after_stop = False
+        for chunk in raw.split():
+            found = printed_words(chunk)
+            pairs += found
+            # after a hyphen ("Re-election") or a colon or full stop ("Recap: The End") the capital is the rule's
+            informative += [i == 0 and not after_stop for i in range(len(found))]
+            after_stop = chunk.rstrip(_QUOTES + "”“)").endswith((":", "?", "!", "|")) or (
+                chunk.endswith(".") and sum(c.isalpha() for c in chunk) >= 4 and chunk.count(".") == 1)
         for i, (token, form) in enumerate(pairs):
-            if 0 < i < len(pairs) - 1:
+            if title and informative[i] and 0 < i < len(pairs) - 1:
                 counts.setdefault(token, Counter())[form] += 1
                 counts.setdefault(f"{pairs[i - 1][0]} {token}", Counter())[form] += 1
-            elif form.lower() != token or any(c.isupper() for c in form[1:]):
+            elif any(c.isupper() for c in form[1:]):
                 counts.setdefault(token, Counter())[form] += 1
+            elif form.lower() != token:
+                counts.setdefault(token, Counter())[_capitalise(form)] += 1
     return counts
 
 

@@ -107,20 +107,33 @@ def build_vocab(
     min_count: int = 2,
     max_vocab: int | None = None,
     form_counts: Mapping[str, Counter] | None = None,
+    extra: Iterable[list[str]] = (),
+    extra_min_count: int = 0,
 ) -> Vocab:
     """Words seen at least ``min_count`` times, the ``max_vocab`` most frequent at most (specials included).
 
-    Rarer words become ``<unk>``, so the model learns what to do with words it never saw. ``form_counts``
+    Rarer words become ``<unk>``, so the model learns what to do with words it never saw. ``extra`` (e.g. the
+    pre-training headlines) adds the words it has ``extra_min_count`` times or more (0: none), after the
+    others: a model pre-trained on them knows them when they turn up later. ``form_counts``
     (``Headlines.form_counts``) gives each word's most frequent printed form.
     """
     if min_count < 1:
         raise ValueError("min_count must be at least 1")
+    if extra_min_count < 0:
+        raise ValueError("extra_min_count must be 0 (off) or more")
     if max_vocab is not None and max_vocab <= len(SPECIALS):
         raise ValueError(f"max_vocab must be more than {len(SPECIALS)} (the special tokens)")
     counts: Counter[str] = Counter()
     for ws in headlines:
         counts.update(ws)
     ranked = sorted((w for w, c in counts.items() if c >= min_count and w not in SPECIALS), key=lambda w: (-counts[w], w))
+    if extra_min_count:
+        more: Counter[str] = Counter()
+        for ws in extra:
+            more.update(ws)
+        chosen = set(ranked)
+        ranked += sorted((w for w, c in more.items() if c >= extra_min_count and w not in chosen and w not in SPECIALS),
+                         key=lambda w: (-more[w], w))  # fmt: skip
     if max_vocab is not None:
         ranked = ranked[: max_vocab - len(SPECIALS)]
     return Vocab((*SPECIALS, *ranked), choose_forms(form_counts or {}, ranked))

@@ -48,6 +48,22 @@ def tiny_checkpoint(tmp_path_factory, headlines_txt) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def cased_checkpoint(tmp_path_factory, headlines_txt) -> Path:
+    """A tiny model that learned printed forms: trained on headlines.txt and cased.txt (title-case headlines
+    with "What’s Going On", "G.O.P.", "Mr.", "TV", "iPhone"), every word in its vocabulary."""
+    from lstm_textgen import ModelConfig, TrainConfig, build_vocab, load_headlines, split, train
+
+    out = tmp_path_factory.mktemp("cased") / "cased"
+    hl = load_headlines([headlines_txt, DATA / "cased.txt"])
+    tr, va = split(hl.texts, 10)
+    vocab = build_vocab((t.split() for t in hl.texts), min_count=1, form_counts=hl.form_counts)
+    cfg = ModelConfig(vocab_size=len(vocab), **TINY_MODEL)
+    train(tr, va, vocab, cfg, TrainConfig(epochs=2, batch_size=16, lr=1e-2, warmup_steps=10, seed=0), out,
+          progress=False)  # fmt: skip
+    return out
+
+
 @pytest.fixture()
 def tiny_model(tiny_checkpoint):
     from lstm_textgen import load_model

@@ -83,11 +83,12 @@ def test_generate_ui_streams_then_fills_the_word_view(tiny_model):
 
 
 def test_word_view_bands_and_alternatives():
-    data = {"headlines": [{"prompt_words": ["the"], "words": ["senate", "votes"], "probs": [0.7, 0.005],
-                           "alternatives": [[["senate", 0.7], ["<eos>", 0.1]], [["votes", 0.005]]]}]}  # fmt: skip
-    assert app.word_view(data, 0) == [("The ", "seed"), ("Senate ", "likely (≥ 50%)"), ("Votes ", "rare (< 1%)")]
-    assert app.alternatives(data, 0, 0) == {"senate": 0.7, "⟨end of headline⟩": 0.1}
-    assert app.position_choices(data, 0)[1] == ("2. votes  (0%)", 1)
+    data = {"headlines": [{"prompt_words": ["the"], "words": ["gop", "votes"], "probs": [0.7, 0.005],
+                           "text": "The G.O.P. Votes",
+                           "alternatives": [[["gop", 0.7], ["<eos>", 0.1]], [["votes", 0.005]]]}]}  # fmt: skip
+    assert app.word_view(data, 0) == [("The ", "seed"), ("G.O.P. ", "likely (≥ 50%)"), ("Votes ", "rare (< 1%)")]
+    assert app.alternatives(data, 0, 0) == {"gop": 0.7, "⟨end of headline⟩": 0.1}
+    assert app.position_choices(data, 0) == [("1. G.O.P.  (70%)", 0), ("2. Votes  (0%)", 1)]
     assert app.word_view(data, 3) == [] and app.alternatives(data, 0, 9) is None and app.alternatives(None, 0, 0) is None
 
 
@@ -112,6 +113,23 @@ def test_api_generate_returns_plain_data(server):
         assert h["text"].startswith("Trump") and len(h["words"]) == len(h["probs"]) <= 10
     same = client.predict("trump", 10, 0.8, 3, 0, 0.95, 7, api_name="/generate")
     assert same["headlines"] == r["headlines"]
+
+
+def test_api_text_is_printed_with_the_models_forms_and_words_stay_tokens(cased_checkpoint):
+    """The API's ``text`` and the page print "What’s Going On With the G.O.P."; ``words`` are the model's tokens."""
+    from gradio_client import Client
+
+    from conftest import running_app
+    from lstm_textgen import generate, load_model
+
+    with running_app(cased_checkpoint) as url:
+        r = Client(url, verbose=False).predict("whats going on with the gop", 3, 0, 2, 0, 1, 0, api_name="/generate")
+    h = r["headlines"][0]
+    assert h["text"].startswith("What’s Going On With the G.O.P.")
+    assert h["prompt_words"] == ["whats", "going", "on", "with", "the", "gop"]
+    assert all(w == w.lower() and "." not in w for w in h["words"])
+    page = app.headlines_html(generate(load_model(cased_checkpoint), "mr trump and the gop", num=1, seed=0))
+    assert "Mr. Trump and the G.O.P." in page
 
 
 def test_api_streams_word_by_word(server):

@@ -45,3 +45,15 @@ def test_higher_orders_fit_training_text_better_and_unigram_is_worst(fitted):
     assert kn[3] < kn[2] < kn[1] and kn[2] < uni
     on_train = {n: perplexities(KneserNey(seqs, n, len(vocab), BOS_ID, [PAD_ID]), seqs)["ppl"] for n in (2, 4)}
     assert on_train[4] < on_train[2]
+
+
+def test_the_by_corpus_baseline_is_at_least_as_good_as_its_main_model(fitted):
+    from quality import mixture
+
+    vocab, seqs, test = fitted
+    pre = [vocab.encode_headline(t.split()) for t in load_headlines(DATA / "pretrain.txt").texts]
+    main, other = KneserNey(seqs, 4, len(vocab), BOS_ID, [PAD_ID]), KneserNey(pre, 4, len(vocab), BOS_ID, [PAD_ID])
+    mixed = mixture(main, other, test)
+    assert mixed["weight"] in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+    assert mixed["ppl"] <= perplexities(main, test)["ppl"] * 1.05 and mixed["tokens"] == perplexities(main, test)["tokens"]
+    assert mixed["ppl"] < perplexities(other, test)["ppl"]

@@ -108,7 +108,7 @@ def test_every_flag_has_help():
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    assert set(sub.choices) == {"train", "generate", "evaluate", "push"}
+    assert set(sub.choices) == {"train", "generate", "evaluate", "average", "push"}
     for name, p in sub.choices.items():
         for action in p._actions:
             assert action.help, f"{name} {action.option_strings} has no help"
@@ -146,6 +146,12 @@ def test_pretrain_then_fine_tune_in_one_command(tmp_path):
     pre = json.loads((tmp_path / "ft.pretrain" / "metrics.json").read_text())
     assert pre["stage"] == "pretrain" and len(pre["history"]) == 2
     assert json.loads((tmp_path / "ft.pretrain" / "vocab.json").read_text()) == json.loads((out / "vocab.json").read_text())
+    assert "markets" not in json.loads((out / "vocab.json").read_text())["tokens"]  # a word of pretrain.txt only
+    wider = run("train", "--data", DATA / "headlines.txt", "--pretrain-data", DATA / "pretrain.txt",
+                "--pretrain-epochs", "1", "--pretrain-min-count", "2", "--out", tmp_path / "wide", "--epochs", "1",
+                "--quiet", *TINY)  # fmt: skip
+    assert wider.returncode == 0, wider.stderr
+    assert "markets" in json.loads((tmp_path / "wide" / "vocab.json").read_text())["tokens"]
     again = run(*args)  # the finished pre-training is reused, not redone
     assert again.returncode == 0 and "reusing the finished run in" in again.stderr and "ft.pretrain" in again.stderr
 
@@ -165,6 +171,10 @@ def test_time_split_refit_and_printed_forms(tmp_path):
     assert metrics["refit"]["epochs"] == validated["best"]["epoch"] and metrics["refit"]["headlines"] == 418
     assert len(metrics["refit"]["history"]) == validated["best"]["epoch"]
     assert metrics["data"]["val_data"] == [str(DATA / "cased.txt")] and metrics["data"]["val_percent"] is None
+    # the validated run knows only its training words (validating on words it never trained on would mislead
+    # early stopping); the refit, which trains on the validation headlines too, knows theirs
+    assert "gop" not in json.loads((tmp_path / "model.validation" / "vocab.json").read_text())["tokens"]
+    assert "gop" in json.loads((out / "vocab.json").read_text())["tokens"]
     forms = json.loads((out / "vocab.json").read_text(encoding="utf-8"))["forms"]
     assert forms["gop"] == "G.O.P." and forms["whats"] == "What’s" and forms["going on"] == "On"
     gen = run("generate", "--checkpoint", out, "--prompt", "whats going on with the gop", "--temperature", "0",
@@ -192,3 +202,51 @@ def test_tutorial_arch_reports_the_tutorials_own_loss(tmp_path):
     row = json.loads((out / "metrics.json").read_text())["history"][-1]
     # the pairs leave out <eos> and the first two words: another figure than the loss over every position
     assert row["train_pair_loss"] > 0 and row["val_pair_loss"] > 0 and row["train_pair_loss"] != row["train_loss"]
+
+
+def test_average_makes_one_model_of_the_runs_mean_weights(tiny_checkpoint, cased_checkpoint, tmp_path):
+    import shutil
+
+    import torch
+
+    from lstm_textgen import ModelConfig, TrainConfig, load_model, train
+
+    first = load_model(tiny_checkpoint)
+    other = train(["apple backs a new tax plan"] * 4 + ["senate votes"] * 4, ["apple votes"], first.vocab,
+                  ModelConfig(vocab_size=len(first.vocab), emb_dim=32, hidden_dim=48), TrainConfig(epochs=1, seed=5),
+                  tmp_path / "other", progress=False)  # fmt: skip
+    proc = run("average", "--checkpoints", tiny_checkpoint, tmp_path / "other", "--out", tmp_path / "soup")
+    assert proc.returncode == 0, proc.stderr
+    soup = load_model(tmp_path / "soup")
+    a, b, m = first.state_dict(), other.state_dict(), soup.state_dict()
+    assert all(torch.allclose(m[k], (a[k] + b[k]) / 2, atol=1e-6) for k in m)
+    assert [s["source"] for s in soup.metrics["soup"]] == [str(tiny_checkpoint), str(tmp_path / "other")]
+    assert run("generate", "--checkpoint", tmp_path / "soup", "--seed", "0").returncode == 0
+    shutil.rmtree(tmp_path / "soup")
+    assert_clean_error(run("average", "--checkpoints", tiny_checkpoint, cased_checkpoint, "--out", tmp_path / "x"),
+                       "differs", "only runs of one recipe")  # fmt: skip
+    assert_clean_error(run("average", "--checkpoints", tiny_checkpoint, "--out", tmp_path / "x"), "at least two")
+
+
+def test_refit_seeds_average_the_refits(tmp_path):
+    out = tmp_path / "soup"
+    proc = run("train", "--data", DATA / "headlines.txt", "--val-data", DATA / "cased.txt", "--refit",
+               "--refit-seeds", "2", "--out", out, "--epochs", "2", "--quiet", *TINY)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "2 times (seeds 0..1), averaged" in proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["refit"]["seeds"] == 2 and "soup" not in metrics
+    assert (tmp_path / "soup.refit-0").is_dir() and (tmp_path / "soup.refit-1").is_dir()
+    assert_clean_error(run("train", "--data", DATA / "headlines.txt", "--refit-seeds", "2", "--out", tmp_path / "x"),
+                       "needs --refit")  # fmt: skip
+
+
+def test_mix_data_trains_on_more_headlines_without_new_words(tmp_path):
+    out = tmp_path / "mix"
+    proc = run("train", "--data", DATA / "headlines.txt", "--mix-data", DATA / "pretrain.txt", "--out", out,
+               "--epochs", "1", "--quiet", *TINY)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "mixed into training: 300 headlines" in proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_headlines"] > 600 and metrics["val_headlines"] < 60  # validation: headlines.txt only
+    assert "markets" not in json.loads((out / "vocab.json").read_text())["tokens"]  # pretrain.txt's own word

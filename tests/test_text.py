@@ -80,3 +80,20 @@ def test_forms_ignore_one_offs_plain_capitals_of_first_and_last_words_and_lowerc
     assert _learned("the gop and the epa meet", "the gop and the epa meet") == {}  # no case: nothing to learn
     assert _learned("If Rain Comes Early", "If Rain Falls Early") == {}  # "If" first says nothing of "if"
     assert _learned("GOP Wins Big", "Big Win for the GOP") == {"gop": "GOP"}  # but "GOP" says something anywhere
+
+
+def test_sentence_case_and_words_after_a_hyphen_teach_only_spellings():
+    # "wins" is lowercase in sentence case, "election" after a hyphen: neither says how the Times prints them
+    assert _learned("Nadal wins French Open Title", "Federer wins Wimbledon Again Today") == {}
+    assert _learned("The Re-election of a Senator Looms", "Why a Re-election Bid Failed Again") == {}
+    # but a spelling is a spelling anywhere: "iPhone" and "what’s" (capitalised, as a headline prints it)
+    assert _learned("Apple says the new iPhone is late", "why the iPhone costs more and what’s next",
+                    "Markets: what’s wrong with them") == {"iphone": "iPhone", "whats": "What’s"}  # fmt: skip
+
+
+def test_a_full_stop_or_colon_is_not_part_of_the_next_words_form():
+    assert printed_words("The Party Is Over. Now What? Mr. Trump and Gov. Brown")[3:7] == [
+        ("over", "Over"), ("now", "Now"), ("what", "What"), ("mr", "Mr.")]  # fmt: skip
+    # after "Recap:" the Times capitalises whatever comes: that says nothing of "the" after "recap"
+    assert _learned("Girls Season 6 Recap: The End of the Affair", "Girls Season 6 Recap: The Last Dance Begins",
+                    "Girls Season 6 Recap: The Bitter End of It") == {}  # fmt: skip

@@ -115,10 +115,30 @@ def test_pretrained_start_copies_shared_words(corpus, tiny_checkpoint, tmp_path)
     assert torch.equal(fresh.net.embedding.weight, src.net.embedding.weight)
 
 
-@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=0), dict(lr=float("nan")), dict(patience=0)])
-def test_train_config_validation(bad):
-    with pytest.raises(ValueError):
+BAD_TRAIN_CONFIGS = [(dict(epochs=0), "epochs must be at least 1"), (dict(lr=0), "lr must be"),
+                     (dict(lr=float("nan")), "lr must be"), (dict(patience=0), "patience"),
+                     (dict(epochs=3, stop_after=4), "stop_after must be from 0 to epochs")]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad, message", BAD_TRAIN_CONFIGS)
+def test_train_config_validation(bad, message):
+    with pytest.raises(ValueError, match=message):
         TrainConfig(**bad)
+
+
+def test_a_refit_trains_without_validation_for_a_fixed_part_of_the_schedule(corpus, tmp_path):
+    tr, va, vocab, cfg = corpus
+    with pytest.raises(ValueError, match="fixed epoch count"):
+        train(tr + va, [], vocab, cfg, TrainConfig(epochs=4, **FAST), tmp_path / "no", progress=False)
+    full = train(tr, va, vocab, cfg, TrainConfig(epochs=4, **FAST), tmp_path / "full", progress=False)
+    cut = train(tr, va, vocab, cfg, TrainConfig(epochs=4, stop_after=2, **FAST), tmp_path / "cut", progress=False)
+    # the same schedule, stopped after epoch 2: the first two epochs are the full run's
+    assert [h["lr"] for h in cut.metrics["history"]] == [h["lr"] for h in full.metrics["history"][:2]]
+    refit = train(tr + va, [], vocab, cfg, TrainConfig(epochs=4, stop_after=2, **FAST), tmp_path / "r", progress=False)
+    hist = refit.metrics["history"]
+    assert [h["epoch"] for h in hist] == [1, 2] and all(h["val_loss"] is None and h["val_ppl"] is None for h in hist)
+    assert refit.metrics["best"] == {"epoch": 2, "val_loss": None, "val_ppl": None}
+    assert "| 2 |" in (tmp_path / "r" / "README.md").read_text()  # the model card prints an unvalidated curve
 
 
 def test_mixed_precision_where_the_cpu_has_bfloat16(corpus, tmp_path):

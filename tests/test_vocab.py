@@ -71,3 +71,14 @@ def test_a_vocabulary_without_forms_loads_and_prints_plain_headline_case(tmp_pat
     (tmp_path / "vocab.json").write_text(json.dumps(bad))
     with pytest.raises(CheckpointError, match="forms must map"):
         Vocab.load(tmp_path / "vocab.json")
+
+
+def test_extra_words_join_after_the_training_words_and_max_vocab_still_caps():
+    extra = [["merger", "talks"], ["merger", "trump"], ["bank", "merger"]]
+    v = build_vocab(HEADLINES, min_count=2, extra=extra, extra_min_count=2)
+    assert v.words == ("china", "signs", "trump", "merger")  # trump is already in; bank (once) is not
+    assert build_vocab(HEADLINES, min_count=2, extra=extra, extra_min_count=0) == build_vocab(HEADLINES, min_count=2)
+    assert build_vocab(HEADLINES, min_count=2, max_vocab=7, extra=extra, extra_min_count=1).words == (
+        "china", "signs", "trump")  # fmt: skip
+    with pytest.raises(ValueError, match="extra_min_count"):
+        build_vocab(HEADLINES, extra_min_count=-1)
