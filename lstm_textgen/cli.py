@@ -327,15 +327,18 @@ def split_by_files(texts: list[str], val_texts: list[str]) -> tuple[list[str], l
     return [t for t in texts if t not in held_out], list(val_texts)
 
 
-def _finished_stage(folder: Path, model_config: Any, vocab: Any, cfg: Any) -> tuple[Any, bool]:
-    """(the finished run in ``folder`` if it was trained with these settings, whether to resume an unfinished one)."""
+def _finished_stage(folder: Path, model_config: Any, vocab: Any, cfg: Any,
+                    headlines: tuple[int, int]) -> tuple[Any, bool]:
+    """(the finished run in ``folder`` if it was trained with these settings on as many (training, validation)
+    headlines, whether to resume an unfinished one)."""
     from . import checkpoint as ckpt
 
     if not (folder / ckpt.CONFIG_FILE).exists():
         return None, False
     done = ckpt.load_model(folder)
     same = (done.config == model_config and done.vocab == vocab
-            and done.metrics.get("train_config") == dataclasses.asdict(cfg))  # fmt: skip
+            and done.metrics.get("train_config") == dataclasses.asdict(cfg)
+            and (done.metrics.get("train_headlines"), done.metrics.get("val_headlines")) == headlines)  # fmt: skip
     if same and done.metrics.get("stopped") in ("completed", "early_stopping"):
         _say(f"reusing the finished run in {folder}")
         return done, False
@@ -355,7 +358,7 @@ def _validate_then_refit(train_texts: list[str], val_texts: list[str], vocab: An
 
     val_out = out.with_name(out.name + ".validation")
     val_config = dataclasses.replace(model_config, vocab_size=len(val_vocab))
-    validated, resume = _finished_stage(val_out, val_config, val_vocab, cfg)
+    validated, resume = _finished_stage(val_out, val_config, val_vocab, cfg, (len(train_texts), len(val_texts)))
     if validated is None:
         start = copy.deepcopy(init_from)  # training does not change it, but the refit must get the same start
         validated = train(train_texts, val_texts, val_vocab, val_config, cfg, val_out, resume=resume,
@@ -401,7 +404,7 @@ def _pretrain(headlines: Any, paths: list[str], val_percent: float, vocab: Any, 
     pre_out = out.with_name(out.name + ".pretrain")
     _say(f"pre-training on {headlines.summary()} -> {pre_out}")
     tr, va = split(headlines.texts, val_percent)
-    done, resume = _finished_stage(pre_out, model_config, vocab, cfg)
+    done, resume = _finished_stage(pre_out, model_config, vocab, cfg, (len(tr), len(va)))
     if done is not None:
         return done
     info = {"data": {"paths": [str(p) for p in paths], "summary": headlines.summary(), "val_percent": val_percent},

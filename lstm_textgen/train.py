@@ -408,6 +408,8 @@ def train(
             seconds = time.perf_counter() - t0
             if dist_info.world_size > 1:
                 loss_sum, tokens = _all_reduce_sum(loss_sum, tokens, device)
+                if tutorial:
+                    pair_sum, pairs = _all_reduce_sum(pair_sum, pairs, device)
             if not val_texts:  # a refit: every epoch is the latest, and so the one kept
                 val_loss, val_ppl = -float(epoch), None
             elif ema is not None:  # judge (and keep) the averaged weights
