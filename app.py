@@ -13,8 +13,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from functools import partial
-from typing import Any, Iterator
+from typing import Any
 
 import gradio as gr
 
@@ -101,7 +102,7 @@ def headlines_html(result: lt.Generation) -> str:
     for h in result.headlines:
         words = h.printed
         seed_part = " ".join(words[: len(h.prompt_words)])
-        gen_part = " ".join(words[len(h.prompt_words):])
+        gen_part = " ".join(words[len(h.prompt_words) :])
         capped = "" if h.ended or not result.done else ' <span class="capped">(length cap)</span>'
         items.append(f'<li><span class="seed">{html.escape(seed_part)}</span> '
                      f'<span class="gen">{html.escape(gen_part)}</span>{capped}</li>')  # fmt: skip
@@ -141,7 +142,7 @@ def position_choices(data: dict | None, index: int | None) -> list[tuple[str, in
     if not data or index is None or not 0 <= index < len(data["headlines"]):
         return []
     h = data["headlines"][index]
-    printed = h["text"].split()[len(h["prompt_words"]):]  # one printed word a token
+    printed = h["text"].split()[len(h["prompt_words"]) :]  # one printed word a token
     return [(f"{i + 1}. {w}  ({p:.0%})", i) for i, (w, p) in enumerate(zip(printed, h["probs"]))]
 
 
@@ -252,22 +253,26 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
                 seed_box = gr.Textbox(label="Seed words", placeholder=f"e.g. {prompts[0] if prompts else 'trump says'}",
                                       scale=4, max_length=MAX_PROMPT_CHARS, elem_id="seed-words")  # fmt: skip
                 go = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
-            gr.Examples(examples=[[p] for p in prompts], inputs=[seed_box], cache_examples=False, label="Try",
-                        api_visibility="private")
+            gr.Examples(
+                examples=[[p] for p in prompts],
+                inputs=[seed_box],
+                cache_examples=False,
+                label="Try",
+                api_visibility="private",
+            )
             with gr.Row():
                 words = gr.Slider(1, MAX_WORDS, value=DEFAULT_WORDS, step=1, label="Max words", elem_id="max-words",
                                   info="most new words a headline; it usually ends earlier on its own")  # fmt: skip
                 temp = gr.Slider(0, 2, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature (0 = greedy)",
                                  elem_id="temperature", info="low: safe and repetitive; high: surprising")  # fmt: skip
                 num = gr.Slider(1, MAX_NUM, value=DEFAULT_NUM, step=1, label="Number of headlines", elem_id="num")
-            with gr.Accordion("Advanced", open=False):
-                with gr.Row():
-                    top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off)",
-                                      info="sample only from the k likeliest words")  # fmt: skip
-                    top_p = gr.Slider(0.05, 1, value=DEFAULT_TOP_P, step=0.01, label="Top-p (1 = off)",
-                                      info="sample only from the likeliest words that together reach p")  # fmt: skip
-                    seed = gr.Number(value=None, precision=0, minimum=0, label="Random seed (blank = random)",
-                                     info="the same seed and settings give the same headlines")  # fmt: skip
+            with gr.Accordion("Advanced", open=False), gr.Row():
+                top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off)",
+                                  info="sample only from the k likeliest words")  # fmt: skip
+                top_p = gr.Slider(0.05, 1, value=DEFAULT_TOP_P, step=0.01, label="Top-p (1 = off)",
+                                  info="sample only from the likeliest words that together reach p")  # fmt: skip
+                seed = gr.Number(value=None, precision=0, minimum=0, label="Random seed (blank = random)",
+                                 info="the same seed and settings give the same headlines")  # fmt: skip
             out = gr.HTML(label="Headlines", elem_id="headlines")
             note = gr.Markdown(elem_id="notices")
             with gr.Accordion("Word by word: how likely was each word?", open=True):
@@ -328,8 +333,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", default=None, help="checkpoint folder or Hub repo id "
                    "(default: $LSTM_TEXTGEN_CHECKPOINT, else the bundled checkpoints/nyt-headlines)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto (GPU when present; default), cpu, cuda or mps")
-    p.add_argument("--concurrency", type=int, default=CONCURRENCY, help=f"requests generating at once (default {CONCURRENCY})")
-    p.add_argument("--max-queue", type=int, default=MAX_QUEUE, help=f"requests allowed to wait; more are refused (default {MAX_QUEUE})")
+    p.add_argument(
+        "--concurrency", type=int, default=CONCURRENCY, help=f"requests generating at once (default {CONCURRENCY})"
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=MAX_QUEUE,
+        help=f"requests allowed to wait; more are refused (default {MAX_QUEUE})",
+    )
     return p.parse_args(argv)
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 Token = int
 
@@ -86,10 +86,10 @@ class KneserNey:
 
     def prob(self, context: Sequence[Token], word: Token) -> float:
         """P(word | the last n-1 tokens of context), context starting with <bos>."""
-        context = tuple(context[-(self.n - 1):]) if self.n > 1 else ()
+        context = tuple(context[-(self.n - 1) :]) if self.n > 1 else ()
         p = self.uniform
         for k in range(1, len(context) + 2):  # from the unigram level up to the longest context
-            h = context[len(context) - (k - 1):] if k > 1 else ()
+            h = context[len(context) - (k - 1) :] if k > 1 else ()
             level = self.levels[k]
             total = level.totals.get(h)
             if not total:

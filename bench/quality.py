@@ -21,10 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import lstm_textgen as lt  # noqa: E402
-from kn import KneserNey, Unigram, perplexities  # noqa: E402
-from lstm_textgen.cli import main as cli_main  # noqa: E402
-from lstm_textgen.vocab import BOS_ID, PAD_ID  # noqa: E402
+from kn import KneserNey, Unigram, perplexities
+
+import lstm_textgen as lt
+from lstm_textgen.cli import main as cli_main
+from lstm_textgen.vocab import BOS_ID, PAD_ID
 
 # The tutorial's optimisation: Adam at 1e-3, constant, no clipping; batches of 64 (w, w) -> w pairs,
 # which is about 8 headlines. Its 50 epochs would take hours here (a V x V layer): capped.
@@ -72,7 +73,9 @@ def run(args: argparse.Namespace) -> dict:
         train_default(args.train, lstm_dir, ["--pretrain-data", *args.pretrain_data] if args.pretrain_data else [])
         if not args.tutorial_checkpoint:
             args.tutorial_checkpoint = str(work / "tutorial")
-            train_default(args.train, Path(args.tutorial_checkpoint), TUTORIAL_FLAGS + ["--epochs", str(args.tutorial_epochs)])
+            train_default(
+                args.train, Path(args.tutorial_checkpoint), TUTORIAL_FLAGS + ["--epochs", str(args.tutorial_epochs)]
+            )
     lstm = lt.load_model(lstm_dir)
     vocab = lstm.vocab
     assert vocab is not None
@@ -117,7 +120,11 @@ def run(args: argparse.Namespace) -> dict:
         "best_kn": best_kn,
         "lstm_vs_best_kn": ratio,
         "lstm_vs_kn4_all_text": max(ratios_all.values()) if args.baseline_extra else None,  # vs the better one
-        "test": {"headlines": len(test), "tokens": models["lstm"]["tokens"], "unk_rate": lt.evaluate(lstm, test).unk_rate},
+        "test": {
+            "headlines": len(test),
+            "tokens": models["lstm"]["tokens"],
+            "unk_rate": lt.evaluate(lstm, test).unk_rate,
+        },
         "train_headlines": len(train),
         "vocab_size": len(vocab),
         "checkpoint": str(lstm_dir),
@@ -153,7 +160,9 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train", nargs="+", required=True, help="training headline files (the baselines fit on all of them)")
+    p.add_argument(
+        "--train", nargs="+", required=True, help="training headline files (the baselines fit on all of them)"
+    )
     p.add_argument("--test", nargs="+", required=True, help="held-out headline files")
     p.add_argument("--checkpoint", help="our LSTM checkpoint to evaluate (default: train the default recipe)")
     p.add_argument("--tutorial-checkpoint", help="a --arch tutorial checkpoint with the same vocabulary, to include")

@@ -20,9 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import lstm_textgen as lt  # noqa: E402
-from kn import KneserNey, perplexities  # noqa: E402
-from lstm_textgen.vocab import BOS_ID, EOS_ID, PAD_ID  # noqa: E402
+from kn import KneserNey, perplexities
+
+import lstm_textgen as lt
+from lstm_textgen.vocab import BOS_ID, EOS_ID, PAD_ID
 
 # 20 varied seed phrases: common openings, topics, question words, rare or unknown words, and none at all
 SEEDS = ["", "trump", "the", "how to", "why", "a new", "new york", "china", "what", "after the", "north korea",
@@ -117,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         examples = " / ".join(vocab.headline(t.split()) for t in r["examples"][:3])
         jp = "—" if r["judge_ppl"] is None else f"{r['judge_ppl']:.1f}"
-        print(f"| {r['temperature']} | {r['top_p']} | {jp} | {r['copied_share']:.1%} | {r['distinct_2']:.3f} | "
-              f"{r['ended_share']:.1%} | {r['mean_words']:.1f} ({r['real_mean_words']:.1f}) | {examples} |")
+        print(
+            f"| {r['temperature']} | {r['top_p']} | {jp} | {r['copied_share']:.1%} | {r['distinct_2']:.3f} | "
+            f"{r['ended_share']:.1%} | {r['mean_words']:.1f} ({r['real_mean_words']:.1f}) | {examples} |"
+        )
     for i, text in enumerate(shown, 1):
         print(f"{i}. {text}")
     return 0

@@ -32,18 +32,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-import lstm_textgen as lt  # noqa: E402
+import lstm_textgen as lt
 
 N_HEADLINES, N_WORDS = 10, 20
 
 
 def tutorial_generate(model: lt.HeadlineModel, prompt: str, n_words: int) -> str:
     """The tutorial's predict.py, on our model: the BOW dict, last two words, argmax, dict scan."""
-    BOW = {w: i for i, w in enumerate(model.vocab.itos)}  # noqa: N806 (the tutorial's name)
+    BOW = {w: i for i, w in enumerate(model.vocab.itos)}
     string = prompt + " "
     with torch.no_grad():
         for _ in range(n_words):
@@ -145,8 +145,9 @@ def free_port() -> int:
 
 
 def bench_api(model: lt.HeadlineModel, prompt: str, requests: int) -> dict:
-    import app
     from gradio_client import Client
+
+    import app
 
     demo, url = app.serve(model, port=free_port(), block=False)
     try:
@@ -157,7 +158,9 @@ def bench_api(model: lt.HeadlineModel, prompt: str, requests: int) -> dict:
             lat = []
             for i in range(requests):
                 t = time.perf_counter()
-                client.predict(prompt, words, app.DEFAULT_TEMPERATURE, num, 0, app.DEFAULT_TOP_P, i, api_name="/generate")
+                client.predict(
+                    prompt, words, app.DEFAULT_TEMPERATURE, num, 0, app.DEFAULT_TOP_P, i, api_name="/generate"
+                )
                 lat.append((time.perf_counter() - t) * 1e3)
             lat.sort()
             out[label] = {"p50_ms": lat[len(lat) // 2], "p95_ms": lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)],
@@ -342,35 +345,51 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=1))
     else:
         g, a, tr, s = result["generation"], result["api"], result["training"], result["startup"]
-        print(f"generation {N_HEADLINES}x{N_WORDS}: tutorial {g['tutorial_ms']:.0f} ms | ours ({g['step_dtype']}) "
-              f"greedy {g['ours_greedy_ms']:.1f} ms ({g['speedup_greedy']:.1f}x), "
-              f"sampled {g['ours_sampled_ms']:.1f} ms "
-              f"({g['speedup_sampled']:.1f}x) | ours in float32: greedy {g['ours_greedy_float32_ms']:.1f} ms "
-              f"({g['speedup_greedy_float32']:.1f}x), sampled {g['ours_sampled_float32_ms']:.1f} ms "
-              f"({g['speedup_sampled_float32']:.1f}x)")
+        print(
+            f"generation {N_HEADLINES}x{N_WORDS}: tutorial {g['tutorial_ms']:.0f} ms | ours ({g['step_dtype']}) "
+            f"greedy {g['ours_greedy_ms']:.1f} ms ({g['speedup_greedy']:.1f}x), "
+            f"sampled {g['ours_sampled_ms']:.1f} ms "
+            f"({g['speedup_sampled']:.1f}x) | ours in float32: greedy {g['ours_greedy_float32_ms']:.1f} ms "
+            f"({g['speedup_greedy_float32']:.1f}x), sampled {g['ours_sampled_float32_ms']:.1f} ms "
+            f"({g['speedup_sampled_float32']:.1f}x)"
+        )
         sp = result["step_precision"]
-        print(f"validation perplexity through the generation step ({sp['headlines']} headlines): float32 "
-              f"{sp['ppl_float32']:.2f}, bfloat16 {sp['ppl_bfloat16']:.2f} (evaluate(): {sp['evaluate_ppl']:.2f})")
+        print(
+            f"validation perplexity through the generation step ({sp['headlines']} headlines): float32 "
+            f"{sp['ppl_float32']:.2f}, bfloat16 {sp['ppl_bfloat16']:.2f} (evaluate(): {sp['evaluate_ppl']:.2f})"
+        )
         if "generation_vs_tutorial_model" in result:
             e = result["generation_vs_tutorial_model"]
-            print(f"end to end: tutorial model + algorithm {e['tutorial_model_ms']:.0f} ms vs ours {e['ours_ms']:.1f} ms "
-                  f"({e['speedup']:.0f}x)")
+            print(
+                f"end to end: tutorial model + algorithm {e['tutorial_model_ms']:.0f} ms vs ours {e['ours_ms']:.1f} ms "
+                f"({e['speedup']:.0f}x)"
+            )
         for k, v in a.items():
-            print(f"api /generate {k} ({v['num']}x{v['max_words']}): p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms")
-        print(f"training (median of {len(tr['rounds'])}): ours {tr['ours_tokens_per_s']:,.0f} tok/s vs reference "
-              f"{tr['reference_tokens_per_s']:,.0f} tok/s (bptt 35) = {tr['ratio']:.2f}x, "
-              f"vs {tr['reference_matched_tokens_per_s']:,.0f} tok/s "
-              f"(bptt {tr['matched_bptt']}, tokens a step matched) = {tr['ratio_matched']:.2f}x; "
-              f"padding {tr['padding_share']:.1%}; ours autocast: {tr['autocast']}")
+            print(
+                f"api /generate {k} ({v['num']}x{v['max_words']}): p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms"
+            )
+        print(
+            f"training (median of {len(tr['rounds'])}): ours {tr['ours_tokens_per_s']:,.0f} tok/s vs reference "
+            f"{tr['reference_tokens_per_s']:,.0f} tok/s (bptt 35) = {tr['ratio']:.2f}x, "
+            f"vs {tr['reference_matched_tokens_per_s']:,.0f} tok/s "
+            f"(bptt {tr['matched_bptt']}, tokens a step matched) = {tr['ratio_matched']:.2f}x; "
+            f"padding {tr['padding_share']:.1%}; ours autocast: {tr['autocast']}"
+        )
         if tr["ratio_autocast"] is not None:
-            print(f"  the reference under the same bfloat16 autocast: "
-                  f"{tr['reference_autocast_tokens_per_s']:,.0f} tok/s = {tr['ratio_autocast']:.2f}x")
-        print(f"start-up {s['startup_s']:.1f} s (checkpoint load {s['checkpoint_load_s']:.2f} s, "
-              f"import gradio {s['import_gradio_s']:.1f} s)")
+            print(
+                f"  the reference under the same bfloat16 autocast: "
+                f"{tr['reference_autocast_tokens_per_s']:,.0f} tok/s = {tr['ratio_autocast']:.2f}x"
+            )
+        print(
+            f"start-up {s['startup_s']:.1f} s (checkpoint load {s['checkpoint_load_s']:.2f} s, "
+            f"import gradio {s['import_gradio_s']:.1f} s)"
+        )
         if "abc" in result:
             b = result["abc"]
-            print(f"ABC: {b['tokens_per_s']:,.0f} tok/s, {b['seconds_per_epoch']:.0f} s/epoch, "
-                  f"peak RSS {b['peak_rss_mb']:.0f} MB")
+            print(
+                f"ABC: {b['tokens_per_s']:,.0f} tok/s, {b['seconds_per_epoch']:.0f} s/epoch, "
+                f"peak RSS {b['peak_rss_mb']:.0f} MB"
+            )
     return 0
 
 

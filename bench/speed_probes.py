@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import torch  # noqa: E402
+import torch
+from speed import free_port, median_time
 
-import lstm_textgen as lt  # noqa: E402
-from speed import free_port, median_time  # noqa: E402  (bench/ is this script's folder)
+import lstm_textgen as lt
 
 gen_module = sys.modules["lstm_textgen.generate"]  # the package exports a function of the same name
 
@@ -69,11 +69,15 @@ def bfloat16_step(model: lt.HeadlineModel) -> None:
     print(f"generation step: float32 {f32:.2f} ms, bfloat16 products {b16:.2f} ms ({f32 / b16:.2f}x); largest relative "
           f"change of a probability > 0.001: {rel:.1%}")  # fmt: skip
     try:
-        torch.mm(torch.ones(2, 2, dtype=torch.bfloat16), torch.ones(2, 2, dtype=torch.bfloat16), out_dtype=torch.float32)
+        torch.mm(
+            torch.ones(2, 2, dtype=torch.bfloat16), torch.ones(2, 2, dtype=torch.bfloat16), out_dtype=torch.float32
+        )
         print("bfloat16 x bfloat16 -> float32 products are available on this CPU")
     except (NotImplementedError, RuntimeError, TypeError):
-        print("bfloat16 x bfloat16 -> float32 products (aten::mm.dtype) are not implemented on this CPU: "
-              "the step's products return bfloat16, rounded before they are turned back into float32")
+        print(
+            "bfloat16 x bfloat16 -> float32 products (aten::mm.dtype) are not implemented on this CPU: "
+            "the step's products return bfloat16, rounded before they are turned back into float32"
+        )
 
 
 def sampler(model: lt.HeadlineModel) -> None:

@@ -16,9 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import lstm_textgen as lt  # noqa: E402
-from kn import KneserNey, perplexities  # noqa: E402
-from lstm_textgen.vocab import BOS_ID, PAD_ID  # noqa: E402
+from kn import KneserNey, perplexities
+
+import lstm_textgen as lt
+from lstm_textgen.vocab import BOS_ID, PAD_ID
 
 _kn_cache: dict[tuple, dict[str, float]] = {}
 
@@ -29,7 +30,7 @@ def kn_on_validation(model: lt.HeadlineModel) -> dict[str, float]:
     if key not in _kn_cache:
         texts = lt.load_headlines(data["paths"]).texts
         train, val = lt.split(texts, data["val_percent"])
-        enc = lambda ts: [model.vocab.encode_headline(t.split()) for t in ts]  # noqa: E731
+        enc = lambda ts: [model.vocab.encode_headline(t.split()) for t in ts]
         tr, va = enc(train), enc(val)
         _kn_cache[key] = {f"kn{n}": perplexities(KneserNey(tr, n, len(model.vocab), BOS_ID, [PAD_ID]), va)["ppl"]
                           for n in (3, 4)}  # fmt: skip

@@ -9,7 +9,13 @@ The public API, used by the CLI (``python -m lstm_textgen``) and the Gradio app 
 """
 
 from .checkpoint import (
-    default_checkpoint, describe, load_model, push, save_checkpoint, suggested_prompts, torch_device,
+    default_checkpoint,
+    describe,
+    load_model,
+    push,
+    save_checkpoint,
+    suggested_prompts,
+    torch_device,
 )  # fmt: skip
 from .data import Headlines, load_headlines, split
 from .errors import CheckpointError, DataError, LstmTextgenError

@@ -129,7 +129,9 @@ def save_checkpoint(
         if path.exists() and not path.is_dir():
             raise CheckpointError(f"{path}: exists and is not a folder; choose another output path")
         if path.is_dir() and any(path.iterdir()) and not (path / CONFIG_FILE).exists():
-            raise CheckpointError(f"{path}: folder exists and is not an lstm_textgen checkpoint; choose another output path")
+            raise CheckpointError(
+                f"{path}: folder exists and is not an lstm_textgen checkpoint; choose another output path"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         recover_interrupted_save(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
@@ -248,7 +250,9 @@ def _read_tensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types for every kind of damage
-        raise CheckpointError(f"{file}: not a valid safetensors file, truncated or corrupt ({_first_line(e)})") from None
+        raise CheckpointError(
+            f"{file}: not a valid safetensors file, truncated or corrupt ({_first_line(e)})"
+        ) from None
     return tensors, meta
 
 
@@ -401,11 +405,15 @@ def model_card_text(model: HeadlineModel) -> str:
     ]
     refit = m.get("refit") or {}
     if refit:
-        lines.append(f"| refit | then trained again on training and validation data ({refit.get('headlines', '?'):,} "
-                     f"headlines) for the best epoch count, {refit.get('epochs')} |")
+        lines.append(
+            f"| refit | then trained again on training and validation data ({refit.get('headlines', '?'):,} "
+            f"headlines) for the best epoch count, {refit.get('epochs')} |"
+        )
     if test:
         note = f" ({test['note']})" if test.get("note") else ""
-        lines.append(f"| test perplexity | {test.get('perplexity', float('nan')):.2f} on {test.get('data', '?')}{note} |")
+        lines.append(
+            f"| test perplexity | {test.get('perplexity', float('nan')):.2f} on {test.get('data', '?')}{note} |"
+        )
     if m.get("command"):
         lines += ["", "## Recipe", "", "```bash", m["command"], "```"]
     if history:

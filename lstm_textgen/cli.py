@@ -7,8 +7,9 @@ import dataclasses
 import json
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import LstmTextgenError
 
@@ -45,7 +46,9 @@ def _add_generation_flags(p: argparse.ArgumentParser) -> None:
                    help=f"most new words a headline (1-{MAX_WORDS}; default {d.max_words}); it stops earlier at <eos>")  # fmt: skip
     p.add_argument("--temperature", type=float, default=d.temperature,
                    help=f"sampling temperature; 0 = greedy (always the likeliest word); default {d.temperature}")  # fmt: skip
-    p.add_argument("--top-k", type=int, default=d.top_k, help="sample only from the k likeliest words (0 = off, default)")
+    p.add_argument(
+        "--top-k", type=int, default=d.top_k, help="sample only from the k likeliest words (0 = off, default)"
+    )
     p.add_argument("--top-p", type=float, default=d.top_p, help="sample only from the likeliest words that together "
                    f"reach this probability (1 = off; default {d.top_p})")  # fmt: skip
     p.add_argument("--seed", type=int, default=None, help="random seed; the same seed and options give the same "
@@ -84,32 +87,54 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--mix-data", nargs="+", metavar="PATH", help="also train on these headlines (e.g. a "
                    "pre-training corpus, so fine-tuning does not forget it); they add no words to the vocabulary "
                    "and are never validated on")  # fmt: skip
-    t.add_argument("--pretrain-min-count", type=int, help="also put in the vocabulary the words of --pretrain-data "
-                   "seen this often there (after --data's words; --max-vocab still caps the total); 0 = off (default)")
+    t.add_argument(
+        "--pretrain-min-count",
+        type=int,
+        help="also put in the vocabulary the words of --pretrain-data "
+        "seen this often there (after --data's words; --max-vocab still caps the total); 0 = off (default)",
+    )
     g = t.add_argument_group("model")
     g.add_argument("--arch", choices=["lstm", "tutorial"], help="lstm: our regularised LSTM (default); tutorial: "
                    "the tutorial's 2-word-window model, to reproduce and compare")  # fmt: skip
     g.add_argument("--layers", type=int, help=f"LSTM layers (default {mdef['num_layers']})")
     g.add_argument("--emb-dim", type=int, help=f"word embedding size (default {mdef['emb_dim']}; tutorial 16)")
     g.add_argument("--hidden-dim", type=int, help=f"LSTM hidden size (default {mdef['hidden_dim']}; tutorial 64)")
-    g.add_argument("--emb-dropout", type=float, help=f"share of words dropped from the embedding (default {mdef['emb_dropout']})")
-    g.add_argument("--input-dropout", type=float, help=f"locked dropout on the LSTM input (default {mdef['input_dropout']})")
-    g.add_argument("--hidden-dropout", type=float, help=f"locked dropout between LSTM layers (default {mdef['hidden_dropout']})")
-    g.add_argument("--output-dropout", type=float, help=f"locked dropout before the decoder (default {mdef['output_dropout']})")
-    g.add_argument("--weight-drop", type=float, help=f"DropConnect on hidden-to-hidden weights (default {mdef['weight_drop']})")
-    g.add_argument("--no-tie", action="store_true", default=None, help="separate output layer instead of tied embeddings")
+    g.add_argument(
+        "--emb-dropout", type=float, help=f"share of words dropped from the embedding (default {mdef['emb_dropout']})"
+    )
+    g.add_argument(
+        "--input-dropout", type=float, help=f"locked dropout on the LSTM input (default {mdef['input_dropout']})"
+    )
+    g.add_argument(
+        "--hidden-dropout", type=float, help=f"locked dropout between LSTM layers (default {mdef['hidden_dropout']})"
+    )
+    g.add_argument(
+        "--output-dropout", type=float, help=f"locked dropout before the decoder (default {mdef['output_dropout']})"
+    )
+    g.add_argument(
+        "--weight-drop", type=float, help=f"DropConnect on hidden-to-hidden weights (default {mdef['weight_drop']})"
+    )
+    g.add_argument(
+        "--no-tie", action="store_true", default=None, help="separate output layer instead of tied embeddings"
+    )
     g.add_argument("--no-residual", action="store_true", default=None,
                    help="no residual connections between LSTM layers (the plain stack barely trains at 5 layers)")  # fmt: skip
     g.add_argument("--weights-dtype", choices=["float32", "float16", "bfloat16"],
                    help="how model.safetensors stores weights (default float32; float16 halves the file, "
                    "e.g. to stay under a Space's 10 MB per file; computation stays float32)")  # fmt: skip
     d = t.add_argument_group("data")
-    d.add_argument("--min-count", type=int, help=f"words seen fewer times become <unk> (default {DATA_DEFAULTS['min_count']})")
+    d.add_argument(
+        "--min-count", type=int, help=f"words seen fewer times become <unk> (default {DATA_DEFAULTS['min_count']})"
+    )
     d.add_argument("--max-vocab", type=int, help="keep at most this many tokens (default: no limit)")
     d.add_argument("--val-percent", type=float, help=f"share of headlines held out for validation, by a hash of the "
                    f"headline (default {DATA_DEFAULTS['val_percent']}); ignored with --val-data")  # fmt: skip
-    d.add_argument("--refit-seeds", type=int, help="with --refit: refit this many times (seeds --seed, --seed+1, "
-                   "...) and average the weights into one model of the same size (a model soup; default 1)")
+    d.add_argument(
+        "--refit-seeds",
+        type=int,
+        help="with --refit: refit this many times (seeds --seed, --seed+1, "
+        "...) and average the weights into one model of the same size (a model soup; default 1)",
+    )
     d.add_argument("--val-data", nargs="+", metavar="PATH", help="validate on these files instead of a random share "
                    "(e.g. the latest month: a time-based split); their headlines are taken out of --data")  # fmt: skip
     d.add_argument("--refit", action="store_true", default=None, help="after the validated run (kept beside --out as "
@@ -121,9 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--lr", type=float, help=f"AdamW peak learning rate (default {tdef['lr']})")
     o.add_argument("--weight-decay", type=float, help=f"AdamW weight decay (default {tdef['weight_decay']})")
     o.add_argument("--clip", type=float, help=f"gradient norm clip, 0 = off (default {tdef['clip']})")
-    o.add_argument("--warmup-steps", type=int, help=f"linear warm-up steps before the cosine decay (default {tdef['warmup_steps']})")
-    o.add_argument("--min-lr-ratio", type=float, help=f"final learning rate as a share of --lr (default {tdef['min_lr_ratio']})")
-    o.add_argument("--patience", type=int, help=f"stop after this many epochs without a better validation loss (default {tdef['patience']})")
+    o.add_argument(
+        "--warmup-steps",
+        type=int,
+        help=f"linear warm-up steps before the cosine decay (default {tdef['warmup_steps']})",
+    )
+    o.add_argument(
+        "--min-lr-ratio", type=float, help=f"final learning rate as a share of --lr (default {tdef['min_lr_ratio']})"
+    )
+    o.add_argument(
+        "--patience",
+        type=int,
+        help=f"stop after this many epochs without a better validation loss (default {tdef['patience']})",
+    )
     o.add_argument("--seed", type=int, help=f"random seed for a reproducible run (default {tdef['seed']})")
     o.add_argument("--ema", type=float, help="keep (and validate) an exponential moving average of the weights "
                    f"with this decay a step; 0 = off (default {tdef['ema']})")  # fmt: skip
@@ -236,8 +271,10 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if pick("refit_seeds", 1) < 1 or pick("refit_seeds", 1) > 1 and not refit:
         raise LstmTextgenError("--refit-seeds must be at least 1, and needs --refit")
     if refit and args.resume:
-        raise LstmTextgenError("--refit runs cannot be resumed; run the same command again: a finished "
-                               "validated run in OUT.validation is reused")
+        raise LstmTextgenError(
+            "--refit runs cannot be resumed; run the same command again: a finished "
+            "validated run in OUT.validation is reused"
+        )
 
     init_from = ckpt.load_model(args.init_from) if args.init_from and not args.resume else None
     if resumed is not None:
@@ -306,8 +343,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _say(f"mixed into training: {mixed.summary()}")
         held_out = set(val_texts)
         train_texts = sorted(set(train_texts) | {t for t in mixed.texts if t not in held_out})
-    _say(f"vocabulary {len(vocab):,} tokens; {len(train_texts):,} training and {len(val_texts):,} validation "
-         "headlines")
+    _say(f"vocabulary {len(vocab):,} tokens; {len(train_texts):,} training and {len(val_texts):,} validation headlines")
     if refit:
         model = _validate_then_refit(train_texts, val_texts, vocab, val_vocab, model_config, train_config,
                                      Path(args.out), init_from=init_from, info=info, quiet=args.quiet,
@@ -316,8 +352,10 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         model = train(train_texts, val_texts, vocab, model_config, train_config, args.out,
                       resume=bool(args.resume), init_from=init_from, info=info, progress=not args.quiet)  # fmt: skip
     best = model.metrics.get("best", {})
-    _say(f"best validation perplexity {best.get('val_ppl') or float('nan'):.2f} at epoch {best.get('epoch')}; "
-         f"checkpoint: {args.out}")
+    _say(
+        f"best validation perplexity {best.get('val_ppl') or float('nan'):.2f} at epoch {best.get('epoch')}; "
+        f"checkpoint: {args.out}"
+    )
     return 0
 
 
@@ -327,8 +365,9 @@ def split_by_files(texts: list[str], val_texts: list[str]) -> tuple[list[str], l
     return [t for t in texts if t not in held_out], list(val_texts)
 
 
-def _finished_stage(folder: Path, model_config: Any, vocab: Any, cfg: Any,
-                    headlines: tuple[int, int]) -> tuple[Any, bool]:
+def _finished_stage(
+    folder: Path, model_config: Any, vocab: Any, cfg: Any, headlines: tuple[int, int]
+) -> tuple[Any, bool]:
     """(the finished run in ``folder`` if it was trained with these settings on as many (training, validation)
     headlines, whether to resume an unfinished one)."""
     from . import checkpoint as ckpt
@@ -366,8 +405,10 @@ def _validate_then_refit(train_texts: list[str], val_texts: list[str], vocab: An
     best_epoch = validated.metrics["best"]["epoch"]
     everything = [*train_texts, *val_texts]
     soup = f", {seeds} times (seeds {cfg.seed}..{cfg.seed + seeds - 1}), averaged" if seeds > 1 else ""
-    _say(f"refit: {len(everything):,} headlines (training and validation) for {best_epoch} epoch(s), the "
-         f"validated run's best{soup}")
+    _say(
+        f"refit: {len(everything):,} headlines (training and validation) for {best_epoch} epoch(s), the "
+        f"validated run's best{soup}"
+    )
     refits = []
     for i in range(seeds):
         refit_cfg = dataclasses.replace(cfg, stop_after=best_epoch, seed=cfg.seed + i)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import glob
-import io
 import hashlib
+import io
 import os
 import random
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import torch
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,8 +83,11 @@ class Generation:
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(value, float) and (
-        not math.isfinite(value) or value != int(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or isinstance(value, float)
+        and (not math.isfinite(value) or value != int(value))
     ):
         raise ValueError(f"{name} must be a whole number from {lo} to {hi}, got {value!r}")
     value = int(value)

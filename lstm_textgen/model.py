@@ -7,13 +7,14 @@ next token, so one training loop, one evaluation and one sampler serve both.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from huggingface_hub import ModelCard, PyTorchModelHubMixin
+from torch import nn
 
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
@@ -61,7 +62,7 @@ class ModelConfig:
             raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}, got {self.weights_dtype!r}")
 
     @classmethod
-    def tutorial(cls, vocab_size: int, weights_dtype: str = "float32") -> "ModelConfig":
+    def tutorial(cls, vocab_size: int, weights_dtype: str = "float32") -> ModelConfig:
         """The tutorial's sizes: Embedding(V, 16) -> LSTM(16, 64, 5 layers) -> Linear(128, V) -> ReLU -> Linear(V, V)."""
         return cls(
             vocab_size=vocab_size, arch="tutorial", num_layers=5, emb_dim=16, hidden_dim=64,
@@ -70,7 +71,7 @@ class ModelConfig:
         )  # fmt: skip
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Strict: unknown or missing keys are errors, never silently defaulted."""
         if not isinstance(data, dict):
             raise ValueError("expected a JSON object")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 # Deleted outright: they join the pieces of one word.
 _JOINERS = frozenset("'’‘ʼ`´.·")
@@ -22,7 +22,7 @@ _DIGIT_GROUPING = re.compile(r"(?<=\d),(?=\d)")  # "1,000" is one number
 
 # Small words left lowercase in headline case unless first or last: the Times' style ("With", "From", "Up" and
 # "Is" are capitalised). A model's learned printed forms (below) override this where its data says otherwise.
-_SMALL_WORDS = frozenset("a an and as at but by en for if in nor of on or the to v vs via".split())
+_SMALL_WORDS = frozenset(["a", "an", "and", "as", "at", "but", "by", "en", "for", "if", "in", "nor", "of", "on", "or", "the", "to", "v", "vs", "via"])
 _QUOTES = "'’‘ʼ`´"  # stripped from the ends of a printed form: quotation marks, not part of the word
 
 
@@ -113,7 +113,8 @@ def count_forms(raw_headlines: Iterable[str], counts: dict[str, Counter] | None 
             # after a hyphen ("Re-election") or a colon or full stop ("Recap: The End") the capital is the rule's
             informative += [i == 0 and not after_stop for i in range(len(found))]
             after_stop = chunk.rstrip(_QUOTES + "”“)").endswith((":", "?", "!", "|")) or (
-                chunk.endswith(".") and sum(c.isalpha() for c in chunk) >= 4 and chunk.count(".") == 1)
+                chunk.endswith(".") and sum(c.isalpha() for c in chunk) >= 4 and chunk.count(".") == 1
+            )
         for i, (token, form) in enumerate(pairs):
             if title and informative[i] and 0 < i < len(pairs) - 1:
                 counts.setdefault(token, Counter())[form] += 1
@@ -172,9 +173,7 @@ def headline_words(tokens: list[str], forms: Mapping[str, str] | None = None) ->
     last = len(tokens) - 1
     for i, w in enumerate(tokens):
         form = (i > 0 and forms.get(f"{tokens[i - 1]} {w}")) or forms.get(w) or _default_form(w)
-        if any(c.isupper() for c in form[1:]):
-            out.append(form)
-        elif 0 < i < last and not any(c.isupper() for c in form):
+        if any(c.isupper() for c in form[1:]) or 0 < i < last and not any(c.isupper() for c in form):
             out.append(form)
         else:
             out.append(_capitalise(form))

@@ -16,9 +16,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -245,8 +246,10 @@ def train(
     if not train_texts:
         raise ValueError("no training headlines")
     if not val_texts and not cfg.stop_after:
-        raise ValueError("no validation headlines (use more data or a larger val_percent); training without "
-                         "validation needs a fixed epoch count (stop_after)")
+        raise ValueError(
+            "no validation headlines (use more data or a larger val_percent); training without "
+            "validation needs a fixed epoch count (stop_after)"
+        )
     out = Path(out)
     device = ckpt.torch_device(cfg.device)
     dist_info, device = init_distributed(device)
@@ -292,7 +295,9 @@ def train(
             raise CheckpointError(f"cannot resume from {out}: it was trained on other data or another split")
         rng_state = _unpack_state(tensors, saved, model, opt, ema)
         meta.update({k: saved[k] for k in meta})
-        best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or ckpt.load_model(out).state_dict()
+        best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or ckpt.load_model(
+            out
+        ).state_dict()
         sched.last_epoch = meta["step"]
         for group in opt.param_groups:
             group["lr"] = group["initial_lr"] * lr_at(meta["step"])
@@ -338,8 +343,11 @@ def train(
             snapshot.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
         best_loss = meta["best_val_loss"]
         judged = bool(val_texts) and math.isfinite(best_loss)
-        best = {"epoch": meta["best_epoch"], "val_loss": best_loss if judged else None,
-                "val_ppl": math.exp(best_loss) if judged else None}
+        best = {
+            "epoch": meta["best_epoch"],
+            "val_loss": best_loss if judged else None,
+            "val_ppl": math.exp(best_loss) if judged else None,
+        }
         snapshot.metrics = dict(base_metrics, history=meta["history"], stopped=stopped, best=best)
 
     def save(stopped: str) -> None:
@@ -440,10 +448,21 @@ def train(
                 meta["bad_epochs"] += 1
             judged = f"val loss {val_loss:.3f}  val ppl {val_ppl:.1f}  " if val_texts else "(no validation)  "
             if tutorial:  # the figure the tutorial prints: its pairs only
-                judged = f"pair loss {row['train_pair_loss']:.3f} (train), {row.get('val_pair_loss', math.nan):.3f} (val)  " + judged
-            kept = "  (saved)" if not val_texts else "  (best, saved)" if improved else f"  (best: epoch {meta['best_epoch']})"
-            say(f"epoch {epoch}: train loss {row['train_loss']:.3f}  {judged}{row['tokens_per_s']:,.0f} tok/s  "
-                f"{seconds:.0f}s{kept}")
+                judged = (
+                    f"pair loss {row['train_pair_loss']:.3f} (train), {row.get('val_pair_loss', math.nan):.3f} (val)  "
+                    + judged
+                )
+            kept = (
+                "  (saved)"
+                if not val_texts
+                else "  (best, saved)"
+                if improved
+                else f"  (best: epoch {meta['best_epoch']})"
+            )
+            say(
+                f"epoch {epoch}: train loss {row['train_loss']:.3f}  {judged}{row['tokens_per_s']:,.0f} tok/s  "
+                f"{seconds:.0f}s{kept}"
+            )
             if meta["bad_epochs"] >= cfg.patience:
                 stopped = "early_stopping"
                 save(stopped)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from .errors import CheckpointError
 from .text import choose_forms, headline_case, headline_words
@@ -58,7 +58,7 @@ class Vocab:
 
     @property
     def words(self) -> tuple[str, ...]:
-        return self.itos[len(SPECIALS):]
+        return self.itos[len(SPECIALS) :]
 
     def printed(self, words: list[str]) -> list[str]:
         """Each word as a headline prints it (one display word a word): see :func:`text.headline_words`."""
@@ -75,7 +75,7 @@ class Vocab:
         return json.dumps(data, ensure_ascii=False, indent=0)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "vocab.json") -> "Vocab":
+    def from_json(cls, text: str, source: str = "vocab.json") -> Vocab:
         try:
             data = json.loads(text)
             if data.get("format") != FORMAT:
@@ -94,7 +94,7 @@ class Vocab:
         Path(path).write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Vocab":
+    def load(cls, path: str | Path) -> Vocab:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
@@ -126,7 +126,9 @@ def build_vocab(
     counts: Counter[str] = Counter()
     for ws in headlines:
         counts.update(ws)
-    ranked = sorted((w for w, c in counts.items() if c >= min_count and w not in SPECIALS), key=lambda w: (-counts[w], w))
+    ranked = sorted(
+        (w for w, c in counts.items() if c >= min_count and w not in SPECIALS), key=lambda w: (-counts[w], w)
+    )
     if extra_min_count:
         more: Counter[str] = Counter()
         for ws in extra:

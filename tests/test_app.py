@@ -11,11 +11,10 @@ import urllib.request
 
 import gradio as gr
 import pytest
+from conftest import ROOT, free_port
 
 import app
 import lstm_textgen as lt
-from conftest import ROOT, free_port
-
 
 # --- the UI's functions, called directly -----------------------------------------------------------
 
@@ -23,7 +22,14 @@ from conftest import ROOT, free_port
 def test_check_request_accepts_the_ui_values():
     prompt, opts, cut = app.check_request("trump says", 15, 0.8, 5, 0, 0.95, None)
     assert prompt == "trump says" and not cut
-    assert (opts.max_words, opts.temperature, opts.num, opts.top_k, opts.top_p, opts.seed) == (15, 0.8, 5, 0, 0.95, None)
+    assert (opts.max_words, opts.temperature, opts.num, opts.top_k, opts.top_p, opts.seed) == (
+        15,
+        0.8,
+        5,
+        0,
+        0.95,
+        None,
+    )
     assert app.check_request("x", "10", "0.5", 3.0, 0, 1, "42")[1].seed == 42  # numbers sent as text
     assert app.check_request(None, 10, 0, 1, 0, 1, "")[1].seed is None  # blank seed: random
 
@@ -89,7 +95,9 @@ def test_word_view_bands_and_alternatives():
     assert app.word_view(data, 0) == [("The ", "seed"), ("G.O.P. ", "likely (≥ 50%)"), ("Votes ", "rare (< 1%)")]
     assert app.alternatives(data, 0, 0) == {"gop": 0.7, "⟨end of headline⟩": 0.1}
     assert app.position_choices(data, 0) == [("1. G.O.P.  (70%)", 0), ("2. Votes  (0%)", 1)]
-    assert app.word_view(data, 3) == [] and app.alternatives(data, 0, 9) is None and app.alternatives(None, 0, 0) is None
+    assert (
+        app.word_view(data, 3) == [] and app.alternatives(data, 0, 9) is None and app.alternatives(None, 0, 0) is None
+    )
 
 
 def test_model_tab_content(tiny_model):
@@ -117,9 +125,9 @@ def test_api_generate_returns_plain_data(server):
 
 def test_api_text_is_printed_with_the_models_forms_and_words_stay_tokens(cased_checkpoint):
     """The API's ``text`` and the page print "What’s Going On With the G.O.P."; ``words`` are the model's tokens."""
+    from conftest import running_app
     from gradio_client import Client
 
-    from conftest import running_app
     from lstm_textgen import generate, load_model
 
     with running_app(cased_checkpoint) as url:
@@ -200,7 +208,9 @@ def _wait_for(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
 @pytest.mark.parametrize("share", [False, True])
 def test_python_app_py_serves_and_share_without_internet_keeps_serving(tiny_checkpoint, share):
     port = free_port()
-    cmd = [sys.executable, "app.py", "--checkpoint", str(tiny_checkpoint), "--port", str(port)] + (["--share"] if share else [])
+    cmd = [sys.executable, "app.py", "--checkpoint", str(tiny_checkpoint), "--port", str(port)] + (
+        ["--share"] if share else []
+    )
     # as from a plain shell: the URL must reach a pipe without PYTHONUNBUFFERED (which this machine's env sets)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -6,14 +6,13 @@ import random
 import sys
 
 import pytest
-
 from conftest import DATA, ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-from kn import KneserNey, Unigram, perplexities  # noqa: E402
+from kn import KneserNey, Unigram, perplexities
 
-from lstm_textgen import build_vocab, load_headlines, split  # noqa: E402
-from lstm_textgen.vocab import BOS_ID, PAD_ID  # noqa: E402
+from lstm_textgen import build_vocab, load_headlines, split
+from lstm_textgen.vocab import BOS_ID, PAD_ID
 
 
 @pytest.fixture(scope="module")
@@ -55,5 +54,7 @@ def test_the_by_corpus_baseline_is_at_least_as_good_as_its_main_model(fitted):
     main, other = KneserNey(seqs, 4, len(vocab), BOS_ID, [PAD_ID]), KneserNey(pre, 4, len(vocab), BOS_ID, [PAD_ID])
     mixed = mixture(main, other, test)
     assert mixed["weight"] in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
-    assert mixed["ppl"] <= perplexities(main, test)["ppl"] * 1.05 and mixed["tokens"] == perplexities(main, test)["tokens"]
+    assert (
+        mixed["ppl"] <= perplexities(main, test)["ppl"] * 1.05 and mixed["tokens"] == perplexities(main, test)["tokens"]
+    )
     assert mixed["ppl"] < perplexities(other, test)["ppl"]

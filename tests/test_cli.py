@@ -6,7 +6,6 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import DATA, ROOT, cli_command
 from conftest import run_cli as run
 
@@ -88,7 +87,9 @@ def test_data_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,body\n1,x\n")
     assert_clean_error(run("train", "--data", bad, "--out", tmp_path / "o"), "bad.csv", "columns found: 'id', 'body'")
-    assert_clean_error(run("train", "--data", str(tmp_path / "nothing*.csv"), "--out", tmp_path / "o"), "matches no files")
+    assert_clean_error(
+        run("train", "--data", str(tmp_path / "nothing*.csv"), "--out", tmp_path / "o"), "matches no files"
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -131,7 +132,9 @@ def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
     assert "interrupted: the best checkpoint so far" in err and "Traceback" not in err
     done = run("generate", "--checkpoint", out, "--num", "1", "--seed", "0")
     assert done.returncode == 0 and done.stdout.strip()
-    resumed = run("train", "--resume", out, "--epochs", str(len(json.loads((out / "metrics.json").read_text())["history"]) + 1))
+    resumed = run(
+        "train", "--resume", out, "--epochs", str(len(json.loads((out / "metrics.json").read_text())["history"]) + 1)
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in resumed.stderr
 
@@ -145,7 +148,9 @@ def test_pretrain_then_fine_tune_in_one_command(tmp_path):
     assert "pre-training on 300 headlines" in proc.stderr and "initialised from a pre-trained model" in proc.stderr
     pre = json.loads((tmp_path / "ft.pretrain" / "metrics.json").read_text())
     assert pre["stage"] == "pretrain" and len(pre["history"]) == 2
-    assert json.loads((tmp_path / "ft.pretrain" / "vocab.json").read_text()) == json.loads((out / "vocab.json").read_text())
+    assert json.loads((tmp_path / "ft.pretrain" / "vocab.json").read_text()) == json.loads(
+        (out / "vocab.json").read_text()
+    )
     assert "markets" not in json.loads((out / "vocab.json").read_text())["tokens"]  # a word of pretrain.txt only
     wider = run("train", "--data", DATA / "headlines.txt", "--pretrain-data", DATA / "pretrain.txt",
                 "--pretrain-epochs", "1", "--pretrain-min-count", "2", "--out", tmp_path / "wide", "--epochs", "1",

@@ -2,8 +2,8 @@ import os
 import shutil
 
 import pytest
-
 from conftest import DATA
+
 from lstm_textgen.data import load_headlines, split
 from lstm_textgen.errors import DataError
 
@@ -48,7 +48,9 @@ def test_folders_and_globs_and_order_independence(tmp_path):
 def test_bad_files_give_one_clear_error_naming_the_file(tmp_path):
     nocol = tmp_path / "nocol.csv"
     nocol.write_text("id,body\n1,hello\n")
-    with pytest.raises(DataError, match=r"nocol\.csv: no headline column .*columns found: 'id', 'body'; name one with --column"):
+    with pytest.raises(
+        DataError, match=r"nocol\.csv: no headline column .*columns found: 'id', 'body'; name one with --column"
+    ):
         load_headlines(nocol)
     with pytest.raises(DataError, match=r"nocol\.csv: no column 'title'"):
         load_headlines(nocol, column="title")

@@ -6,8 +6,8 @@ import signal
 import subprocess
 import sys
 
-
 from conftest import DATA, ROOT
+
 from lstm_textgen import generate, load_model
 
 

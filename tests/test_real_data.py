@@ -1,7 +1,18 @@
 """On the real Kaggle NYT headlines in ../shared/data (present in CI and on dev machines only)."""
 
 from conftest import SHARED_NYT, needs_nyt
-from lstm_textgen import ModelConfig, TrainConfig, build_vocab, evaluate, generate, load_headlines, load_model, split, train
+
+from lstm_textgen import (
+    ModelConfig,
+    TrainConfig,
+    build_vocab,
+    evaluate,
+    generate,
+    load_headlines,
+    load_model,
+    split,
+    train,
+)
 
 
 @needs_nyt

@@ -19,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import DATA, ROOT, cli_command, run_cli, running_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import app
 import lstm_textgen as lt
-from conftest import DATA, ROOT, cli_command, run_cli, running_app
 from lstm_textgen.data import load_headlines
 from lstm_textgen.errors import DataError
 from lstm_textgen.generate import MAX_PROMPT_WORDS
@@ -97,8 +97,13 @@ def test_any_text_with_any_in_range_options_gives_headlines(tiny_model, prompt, 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     values=st.tuples(
-        st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
-                  st.none(), st.booleans()),  # fmt: skip
+        st.one_of(
+            st.integers(-(10**6), 10**6),
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.text(max_size=5),
+            st.none(),
+            st.booleans(),
+        ),  # fmt: skip
         st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5), st.none()),
     )
 )
@@ -117,7 +122,9 @@ def test_any_number_field_value_is_accepted_or_refused_with_a_message(values):
 
 def _raw_call(url: str, body: bytes) -> tuple[int, str]:
     """POST to /generate as any HTTP client can, with JSON that gradio_client refuses to send (NaN, Infinity)."""
-    req = urllib.request.Request(url + "gradio_api/call/generate", data=body, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url + "gradio_api/call/generate", data=body, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=15) as r:
             event = json.loads(r.read())["event_id"]
@@ -213,14 +220,16 @@ def test_past_the_queue_limit_requests_are_refused_at_once(tiny_checkpoint):
                 Client(url, verbose=False).predict("trump", app.MAX_WORDS, 2.0, app.MAX_NUM, 0, 1.0, i,
                                                    api_name="/generate")  # fmt: skip
                 return "ok", time.perf_counter() - t
-            except (AppError, Exception) as e:  # noqa: B014 - which class gradio_client uses is its business
+            except (AppError, Exception) as e:
                 return str(e), time.perf_counter() - t
 
         with ThreadPoolExecutor(16) as pool:
             outcomes = list(pool.map(one, range(16)))
     refused = [(m, t) for m, t in outcomes if m != "ok"]
-    print(f"\nqueue: {16 - len(refused)} of 16 served, {len(refused)} refused, slowest refusal "
-          f"{max((t for _, t in refused), default=0):.2f} s, slowest request {max(t for _, t in outcomes):.2f} s")
+    print(
+        f"\nqueue: {16 - len(refused)} of 16 served, {len(refused)} refused, slowest refusal "
+        f"{max((t for _, t in refused), default=0):.2f} s, slowest request {max(t for _, t in outcomes):.2f} s"
+    )
     assert refused and len(refused) < 16, outcomes
     assert all("Queue is full" in m for m, _ in refused), refused
     assert all(t < 20 for _, t in outcomes)  # refused promptly, never hung

@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import DATA
+
 from lstm_textgen.text import choose_forms, clean, count_forms, headline_case, printed_words
 
 
@@ -42,11 +42,11 @@ def test_clean_rejects_non_text():
 
 
 def test_headline_case_is_the_times_style():
-    assert headline_case("divide in the gop over a tax plan".split()) == "Divide in the Gop Over a Tax Plan"
+    assert headline_case(["divide", "in", "the", "gop", "over", "a", "tax", "plan"]) == "Divide in the Gop Over a Tax Plan"
     assert headline_case(["the"]) == "The"
     # the Times lowercases articles, short conjunctions and prepositions of 2-3 letters, not "with" or "up"
-    assert headline_case("what are you up to".split()) == "What Are You Up To"
-    assert headline_case("a fight with china from the start".split()) == "A Fight With China From the Start"
+    assert headline_case(["what", "are", "you", "up", "to"]) == "What Are You Up To"
+    assert headline_case(["a", "fight", "with", "china", "from", "the", "start"]) == "A Fight With China From the Start"
     assert headline_case([]) == ""
 
 
@@ -70,9 +70,9 @@ def test_forms_are_learned_from_the_middle_of_title_case_headlines():
     assert forms["whats"] == "What’s" and forms["theyre"] == "They’re" and forms["us"] == "U.S."
     assert forms["going on"] == "On"  # "What’s Going On in ...": after "going", "on" is printed "On"
     assert "in" not in forms and "the" not in forms and "picture" not in forms  # the defaults already print them
-    assert headline_case("whats going on in the gop".split(), forms) == "What’s Going On in the G.O.P."
-    assert headline_case("mr trump takes on the epa".split(), forms) == "Mr. Trump Takes on the E.P.A."
-    assert headline_case("iphone sales in the us".split(), forms) == "iPhone Sales in the U.S."
+    assert headline_case(["whats", "going", "on", "in", "the", "gop"], forms) == "What’s Going On in the G.O.P."
+    assert headline_case(["mr", "trump", "takes", "on", "the", "epa"], forms) == "Mr. Trump Takes on the E.P.A."
+    assert headline_case(["iphone", "sales", "in", "the", "us"], forms) == "iPhone Sales in the U.S."
 
 
 def test_forms_ignore_one_offs_plain_capitals_of_first_and_last_words_and_lowercase_text():

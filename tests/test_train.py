@@ -2,8 +2,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import TINY_MODEL
+
 from lstm_textgen import ModelConfig, TrainConfig, build_vocab, load_headlines, load_model, split, train
 from lstm_textgen.errors import CheckpointError
 
@@ -103,8 +103,8 @@ def test_tutorial_arch_trains_too(corpus, tmp_path):
 
 
 def test_pretrained_start_copies_shared_words(corpus, tiny_checkpoint, tmp_path):
-    from lstm_textgen.train import transfer_weights
     from lstm_textgen.model import HeadlineModel
+    from lstm_textgen.train import transfer_weights
 
     tr, va, vocab, cfg = corpus
     src = load_model(tiny_checkpoint)
