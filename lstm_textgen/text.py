@@ -22,7 +22,30 @@ _DIGIT_GROUPING = re.compile(r"(?<=\d),(?=\d)")  # "1,000" is one number
 
 # Small words left lowercase in headline case unless first or last: the Times' style ("With", "From", "Up" and
 # "Is" are capitalised). A model's learned printed forms (below) override this where its data says otherwise.
-_SMALL_WORDS = frozenset(["a", "an", "and", "as", "at", "but", "by", "en", "for", "if", "in", "nor", "of", "on", "or", "the", "to", "v", "vs", "via"])
+_SMALL_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "but",
+        "by",
+        "en",
+        "for",
+        "if",
+        "in",
+        "nor",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "v",
+        "vs",
+        "via",
+    ]
+)
 _QUOTES = "'’‘ʼ`´"  # stripped from the ends of a printed form: quotation marks, not part of the word
 
 

@@ -42,7 +42,9 @@ def test_clean_rejects_non_text():
 
 
 def test_headline_case_is_the_times_style():
-    assert headline_case(["divide", "in", "the", "gop", "over", "a", "tax", "plan"]) == "Divide in the Gop Over a Tax Plan"
+    assert (
+        headline_case(["divide", "in", "the", "gop", "over", "a", "tax", "plan"]) == "Divide in the Gop Over a Tax Plan"
+    )
     assert headline_case(["the"]) == "The"
     # the Times lowercases articles, short conjunctions and prepositions of 2-3 letters, not "with" or "up"
     assert headline_case(["what", "are", "you", "up", "to"]) == "What Are You Up To"
