@@ -36,8 +36,13 @@ STREAM_EVERY_S = 0.05  # at most one streamed update a request per 50 ms: each c
 MAX_QUEUE = 64  # requests waiting; more are refused at once
 
 PROB_BANDS = [(0.5, "likely (≥ 50%)"), (0.1, "plausible (10–50%)"), (0.01, "surprising (1–10%)"), (0.0, "rare (< 1%)")]
-COLOR_MAP = {"seed": "#cbd5e1", "likely (≥ 50%)": "#22c55e", "plausible (10–50%)": "#a3e635",
-             "surprising (1–10%)": "#fbbf24", "rare (< 1%)": "#f87171"}  # fmt: skip
+COLOR_MAP = {
+    "seed": "#cbd5e1",
+    "likely (≥ 50%)": "#22c55e",
+    "plausible (10–50%)": "#a3e635",
+    "surprising (1–10%)": "#fbbf24",
+    "rare (< 1%)": "#f87171",
+}
 CSS = """
 .headlines ol { margin: 0; padding-left: 1.6em; }
 .headlines li { font-size: 1.15em; line-height: 1.6; margin: 0.2em 0; }
@@ -65,8 +70,9 @@ def _number(name: str, value: Any, lo: float, hi: float, whole: bool) -> float |
     return int(value) if whole else float(value)
 
 
-def check_request(prompt: Any, max_words: Any, temperature: Any, num: Any, top_k: Any, top_p: Any,
-                  seed: Any) -> tuple[str, lt.Options, bool]:  # fmt: skip
+def check_request(
+    prompt: Any, max_words: Any, temperature: Any, num: Any, top_k: Any, top_p: Any, seed: Any
+) -> tuple[str, lt.Options, bool]:
     """(prompt, options, prompt was cut) or a gr.Error with a message a user can act on."""
     if prompt is None:
         prompt = ""
@@ -78,14 +84,14 @@ def check_request(prompt: Any, max_words: Any, temperature: Any, num: Any, top_k
         seed = _number("Random seed", seed, 0, 2**63 - 1, whole=True)
     else:
         seed = None
-    values = dict(
-        max_words=_number("Max words", max_words, 1, MAX_WORDS, whole=True),
-        temperature=_number("Temperature", temperature, 0, 2, whole=False),
-        num=_number("Number of headlines", num, 1, MAX_NUM, whole=True),
-        top_k=_number("Top-k", top_k, 0, MAX_TOP_K, whole=True),
-        top_p=_number("Top-p", top_p, 0.01, 1, whole=False),
-        seed=seed,
-    )
+    values = {
+        "max_words": _number("Max words", max_words, 1, MAX_WORDS, whole=True),
+        "temperature": _number("Temperature", temperature, 0, 2, whole=False),
+        "num": _number("Number of headlines", num, 1, MAX_NUM, whole=True),
+        "top_k": _number("Top-k", top_k, 0, MAX_TOP_K, whole=True),
+        "top_p": _number("Top-p", top_p, 0.01, 1, whole=False),
+        "seed": seed,
+    }
     try:
         opts = lt.make_options(**values)
     except ValueError as e:  # the library's own check; the app's ranges are narrower, so rare
@@ -104,16 +110,21 @@ def headlines_html(result: lt.Generation) -> str:
         seed_part = " ".join(words[: len(h.prompt_words)])
         gen_part = " ".join(words[len(h.prompt_words) :])
         capped = "" if h.ended or not result.done else ' <span class="capped">(length cap)</span>'
-        items.append(f'<li><span class="seed">{html.escape(seed_part)}</span> '
-                     f'<span class="gen">{html.escape(gen_part)}</span>{capped}</li>')  # fmt: skip
+        items.append(
+            f'<li><span class="seed">{html.escape(seed_part)}</span> '
+            f'<span class="gen">{html.escape(gen_part)}</span>{capped}</li>'
+        )
     return '<div class="headlines"><ol>' + "".join(items) + "</ol></div>"
 
 
 def notices(result: lt.Generation, cut: bool) -> str:
     lines = []
     if result.unknown_words:
-        lines.append("⚠️ Not in the model's vocabulary, read as an unknown word: **"
-                     + html.escape(", ".join(result.unknown_words)) + "**")  # fmt: skip
+        lines.append(
+            "⚠️ Not in the model's vocabulary, read as an unknown word: **"
+            + html.escape(", ".join(result.unknown_words))
+            + "**"
+        )
     if result.truncated or cut:
         lines.append(f"✂️ Long seed text: only its last {len(result.prompt_words)} words were used.")
     if not result.prompt_words:
@@ -165,18 +176,27 @@ def model_markdown(info: dict[str, Any]) -> str:
 
     rows = [
         ("Checkpoint", f"`{info['source']}`"),
-        ("Architecture", f"{info['layers']}-layer LSTM, embedding {info['emb_dim']}, hidden {info['hidden_dim']}"
-         if info["arch"] == "lstm" else "the tutorial's 2-word-window LSTM"),
+        (
+            "Architecture",
+            f"{info['layers']}-layer LSTM, embedding {info['emb_dim']}, hidden {info['hidden_dim']}"
+            if info["arch"] == "lstm"
+            else "the tutorial's 2-word-window LSTM",
+        ),
         ("Parameters", f"{info['parameters']:,}"),
         ("Vocabulary", f"{info['vocab_size']:,} tokens"),
         ("Training data", info["training_data"] or "—"),
         ("Pre-trained on", info["pretraining"] or "—"),
         ("Validation perplexity", f"{fmt(info['val_perplexity'])} (best epoch {info['best_epoch'] or '—'})"),
-        ("Test perplexity", fmt(info["test_perplexity"]) + (f" on {info['test_data']}" if info["test_data"] else "")
-         + (f" ({info['test_note']})" if info["test_note"] else "")),
-    ]  # fmt: skip
-    table = "| This model | |\n|---|---|\n" + "\n".join(f"| {k} | {html.escape(str(v)) if k != 'Checkpoint' else v} |"
-                                             for k, v in rows)  # fmt: skip
+        (
+            "Test perplexity",
+            fmt(info["test_perplexity"])
+            + (f" on {info['test_data']}" if info["test_data"] else "")
+            + (f" ({info['test_note']})" if info["test_note"] else ""),
+        ),
+    ]
+    table = "| This model | |\n|---|---|\n" + "\n".join(
+        f"| {k} | {html.escape(str(v)) if k != 'Checkpoint' else v} |" for k, v in rows
+    )
     recipe = f"\n\nTrained with:\n\n```bash\n{info['command']}\n```" if info.get("command") else ""
     return table + recipe
 
@@ -184,8 +204,11 @@ def model_markdown(info: dict[str, Any]) -> str:
 def curve_frame(info: dict[str, Any]):
     import pandas as pd
 
-    rows = [{"epoch": h["epoch"], "loss": h[key], "split": split}
-            for h in info["history"] for key, split in (("train_loss", "train"), ("val_loss", "validation"))]  # fmt: skip
+    rows = [
+        {"epoch": h["epoch"], "loss": h[key], "split": split}
+        for h in info["history"]
+        for key, split in (("train_loss", "train"), ("val_loss", "validation"))
+    ]
     return pd.DataFrame(rows, columns=["epoch", "loss", "split"])
 
 
@@ -199,8 +222,17 @@ def _throttled(results: Iterator[lt.Generation], every: float) -> Iterator[lt.Ge
             yield result
 
 
-def generate_ui(model: lt.HeadlineModel, prompt, max_words, temperature, num, top_k, top_p, seed,
-                stream_every: float = STREAM_EVERY_S) -> Iterator[tuple]:  # fmt: skip
+def generate_ui(
+    model: lt.HeadlineModel,
+    prompt,
+    max_words,
+    temperature,
+    num,
+    top_k,
+    top_p,
+    seed,
+    stream_every: float = STREAM_EVERY_S,
+) -> Iterator[tuple]:
     """The Generate button: headlines stream in word by word, then the word-by-word view fills in."""
     prompt, opts, cut = check_request(prompt, max_words, temperature, num, top_k, top_p, seed)
     skip = (gr.skip(),) * 6
@@ -212,21 +244,36 @@ def generate_ui(model: lt.HeadlineModel, prompt, max_words, temperature, num, to
             gr.Warning("Not in the vocabulary: " + ", ".join(result.unknown_words))
         data = result.to_dict()
         choices = [(f"{i + 1}. {h.text}", i) for i, h in enumerate(result.headlines)]
-        yield (headlines_html(result), notices(result, cut), data, gr.update(choices=choices, value=0),
-               *pick_headline(data, 0))  # fmt: skip
+        yield (
+            headlines_html(result),
+            notices(result, cut),
+            data,
+            gr.update(choices=choices, value=0),
+            *pick_headline(data, 0),
+        )
 
 
 def pick_headline(data: dict | None, index: int | None) -> tuple:
     """The word view of one headline, its word list, and the alternatives at its first word."""
     positions = position_choices(data, index)
-    return (word_view(data, index), gr.update(choices=positions, value=0 if positions else None),
-            alternatives(data, index, 0))  # fmt: skip
+    return (
+        word_view(data, index),
+        gr.update(choices=positions, value=0 if positions else None),
+        alternatives(data, index, 0),
+    )
 
 
-def api_generate(model: lt.HeadlineModel, prompt: str = "", max_words: int = DEFAULT_WORDS,
-                 temperature: float = DEFAULT_TEMPERATURE, num: int = DEFAULT_NUM, top_k: int = 0,
-                 top_p: float = DEFAULT_TOP_P, seed: int | None = None,
-                 stream_every: float = STREAM_EVERY_S) -> Iterator[dict]:  # fmt: skip
+def api_generate(
+    model: lt.HeadlineModel,
+    prompt: str = "",
+    max_words: int = DEFAULT_WORDS,
+    temperature: float = DEFAULT_TEMPERATURE,
+    num: int = DEFAULT_NUM,
+    top_k: int = 0,
+    top_p: float = DEFAULT_TOP_P,
+    seed: int | None = None,
+    stream_every: float = STREAM_EVERY_S,
+) -> Iterator[dict]:
     """Generate headlines. Streams the growing result; the last message has "done": true.
 
     Each message: {"headlines": [{"text", "prompt_words", "words", "probs", "ended", "alternatives"}],
@@ -246,12 +293,19 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
     prompts = lt.suggested_prompts(model, 8)
 
     with gr.Blocks(title="lstm_textgen: headline generator") as demo:
-        gr.Markdown("# Headline generator\nA 5-layer LSTM trained on New York Times headlines writes new ones. "
-                    "Type a few seed words, pick a length and a temperature, and press **Generate**.")  # fmt: skip
+        gr.Markdown(
+            "# Headline generator\nA 5-layer LSTM trained on New York Times headlines writes new ones. "
+            "Type a few seed words, pick a length and a temperature, and press **Generate**."
+        )
         with gr.Tab("Generate"):
             with gr.Row(equal_height=True):
-                seed_box = gr.Textbox(label="Seed words", placeholder=f"e.g. {prompts[0] if prompts else 'trump says'}",
-                                      scale=4, max_length=MAX_PROMPT_CHARS, elem_id="seed-words")  # fmt: skip
+                seed_box = gr.Textbox(
+                    label="Seed words",
+                    placeholder=f"e.g. {prompts[0] if prompts else 'trump says'}",
+                    scale=4,
+                    max_length=MAX_PROMPT_CHARS,
+                    elem_id="seed-words",
+                )
                 go = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
             gr.Examples(
                 examples=[[p] for p in prompts],
@@ -261,44 +315,98 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
                 api_visibility="private",
             )
             with gr.Row():
-                words = gr.Slider(1, MAX_WORDS, value=DEFAULT_WORDS, step=1, label="Max words", elem_id="max-words",
-                                  info="most new words a headline; it usually ends earlier on its own")  # fmt: skip
-                temp = gr.Slider(0, 2, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature (0 = greedy)",
-                                 elem_id="temperature", info="low: safe and repetitive; high: surprising")  # fmt: skip
+                words = gr.Slider(
+                    1,
+                    MAX_WORDS,
+                    value=DEFAULT_WORDS,
+                    step=1,
+                    label="Max words",
+                    elem_id="max-words",
+                    info="most new words a headline; it usually ends earlier on its own",
+                )
+                temp = gr.Slider(
+                    0,
+                    2,
+                    value=DEFAULT_TEMPERATURE,
+                    step=0.05,
+                    label="Temperature (0 = greedy)",
+                    elem_id="temperature",
+                    info="low: safe and repetitive; high: surprising",
+                )
                 num = gr.Slider(1, MAX_NUM, value=DEFAULT_NUM, step=1, label="Number of headlines", elem_id="num")
             with gr.Accordion("Advanced", open=False), gr.Row():
-                top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off)",
-                                  info="sample only from the k likeliest words")  # fmt: skip
-                top_p = gr.Slider(0.05, 1, value=DEFAULT_TOP_P, step=0.01, label="Top-p (1 = off)",
-                                  info="sample only from the likeliest words that together reach p")  # fmt: skip
-                seed = gr.Number(value=None, precision=0, minimum=0, label="Random seed (blank = random)",
-                                 info="the same seed and settings give the same headlines")  # fmt: skip
+                top_k = gr.Slider(
+                    0, 200, value=0, step=1, label="Top-k (0 = off)", info="sample only from the k likeliest words"
+                )
+                top_p = gr.Slider(
+                    0.05,
+                    1,
+                    value=DEFAULT_TOP_P,
+                    step=0.01,
+                    label="Top-p (1 = off)",
+                    info="sample only from the likeliest words that together reach p",
+                )
+                seed = gr.Number(
+                    value=None,
+                    precision=0,
+                    minimum=0,
+                    label="Random seed (blank = random)",
+                    info="the same seed and settings give the same headlines",
+                )
             out = gr.HTML(label="Headlines", elem_id="headlines")
             note = gr.Markdown(elem_id="notices")
             with gr.Accordion("Word by word: how likely was each word?", open=True):
                 state = gr.State()
                 pick = gr.Dropdown(label="Headline", choices=[], interactive=True)
-                view = gr.HighlightedText(label="Each generated word, coloured by the model's probability",
-                                          color_map=COLOR_MAP, show_legend=True, combine_adjacent=False)  # fmt: skip
-                position = gr.Dropdown(label="Word", choices=[], interactive=True,
-                                       info="pick a word to see what else the model considered there")  # fmt: skip
+                view = gr.HighlightedText(
+                    label="Each generated word, coloured by the model's probability",
+                    color_map=COLOR_MAP,
+                    show_legend=True,
+                    combine_adjacent=False,
+                )
+                position = gr.Dropdown(
+                    label="Word",
+                    choices=[],
+                    interactive=True,
+                    info="pick a word to see what else the model considered there",
+                )
                 alts = gr.Label(label="Top-5 alternatives at this word", num_top_classes=5)
         with gr.Tab("Model", elem_id="model-tab"):
             gr.Markdown(model_markdown(info))
-            gr.LinePlot(curve_frame(info), x="epoch", y="loss", color="split", title="Training curve",
-                        x_title="epoch", y_title="cross-entropy loss (nats/token)", height=320)  # fmt: skip
+            gr.LinePlot(
+                curve_frame(info),
+                x="epoch",
+                y="loss",
+                color="split",
+                title="Training curve",
+                x_title="epoch",
+                y_title="cross-entropy loss (nats/token)",
+                height=320,
+            )
 
         inputs = [seed_box, words, temp, num, top_k, top_p, seed]
         outputs = [out, note, state, pick, view, position, alts]
         for trigger in (go.click, seed_box.submit):
-            trigger(partial(generate_ui, model, stream_every=stream_every), inputs, outputs, api_visibility="private",
-                    concurrency_id="generate", show_progress="minimal")  # fmt: skip
+            trigger(
+                partial(generate_ui, model, stream_every=stream_every),
+                inputs,
+                outputs,
+                api_visibility="private",
+                concurrency_id="generate",
+                show_progress="minimal",
+            )
         pick.input(pick_headline, [state, pick], [view, position, alts], api_visibility="private", queue=False)
         position.input(alternatives, [state, pick, position], alts, api_visibility="private", queue=False)
 
-        def generate(prompt: str = "", max_words: int = DEFAULT_WORDS, temperature: float = DEFAULT_TEMPERATURE,
-                     num: int = DEFAULT_NUM, top_k: int = 0, top_p: float = DEFAULT_TOP_P,
-                     seed: int | None = None) -> Iterator[dict]:  # fmt: skip
+        def generate(
+            prompt: str = "",
+            max_words: int = DEFAULT_WORDS,
+            temperature: float = DEFAULT_TEMPERATURE,
+            num: int = DEFAULT_NUM,
+            top_k: int = 0,
+            top_p: float = DEFAULT_TOP_P,
+            seed: int | None = None,
+        ) -> Iterator[dict]:
             yield from api_generate(model, prompt, max_words, temperature, num, top_k, top_p, seed, stream_every)
 
         generate.__doc__ = api_generate.__doc__
@@ -311,27 +419,51 @@ def launch_options() -> dict[str, Any]:
     return {"theme": gr.themes.Soft(), "css": CSS, "show_error": False, "max_file_size": "1mb"}
 
 
-def serve(model: lt.HeadlineModel, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-          max_queue: int = MAX_QUEUE, concurrency: int = CONCURRENCY, stream_every: float = STREAM_EVERY_S,
-          block: bool = True) -> tuple[gr.Blocks, str]:  # fmt: skip
+def serve(
+    model: lt.HeadlineModel,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    max_queue: int = MAX_QUEUE,
+    concurrency: int = CONCURRENCY,
+    stream_every: float = STREAM_EVERY_S,
+    block: bool = True,
+) -> tuple[gr.Blocks, str]:
     """Build, queue and launch the app: the queue's limits are set here only, for app.py, the tests and the
     benchmarks alike. ``block=False`` returns at once (quietly) with the running app and its URL."""
     demo = build_demo(model, stream_every)
     demo.queue(max_size=max_queue, default_concurrency_limit=concurrency)
-    demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=not block,
-                **launch_options())  # fmt: skip
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        prevent_thread_lock=not block,
+        quiet=not block,
+        **launch_options(),
+    )
     return demo, demo.local_url
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Serve the headline generator in a browser.")
-    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                   help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")  # fmt: skip
-    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-                   help="port (default: $GRADIO_SERVER_PORT or 7860)")  # fmt: skip
+    p.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        help="port (default: $GRADIO_SERVER_PORT or 7860)",
+    )
     p.add_argument("--share", action="store_true", help="also ask for a public *.gradio.live link")
-    p.add_argument("--checkpoint", default=None, help="checkpoint folder or Hub repo id "
-                   "(default: $LSTM_TEXTGEN_CHECKPOINT, else the bundled checkpoints/nyt-headlines)")  # fmt: skip
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="checkpoint folder or Hub repo id "
+        "(default: $LSTM_TEXTGEN_CHECKPOINT, else the bundled checkpoints/nyt-headlines)",
+    )
     p.add_argument("--device", default="auto", help="auto (GPU when present; default), cpu, cuda or mps")
     p.add_argument(
         "--concurrency", type=int, default=CONCURRENCY, help=f"requests generating at once (default {CONCURRENCY})"
@@ -349,9 +481,11 @@ def load(checkpoint: str | None, device: str) -> lt.HeadlineModel:
     """The model, loaded once at start-up; a missing one is one clear message, not a traceback."""
     chosen = checkpoint or lt.default_checkpoint()
     if not chosen:
-        sys.exit("error: no checkpoint found (checkpoints/nyt-headlines is missing). Train one with:\n"
-                 "  python -m lstm_textgen train --data path/to/Articles*.csv --out checkpoints/nyt-headlines\n"
-                 "or pass --checkpoint DIR_OR_HUB_ID.")  # fmt: skip
+        sys.exit(
+            "error: no checkpoint found (checkpoints/nyt-headlines is missing). Train one with:\n"
+            "  python -m lstm_textgen train --data path/to/Articles*.csv --out checkpoints/nyt-headlines\n"
+            "or pass --checkpoint DIR_OR_HUB_ID."
+        )
     try:
         return lt.load_model(chosen, device=lt.torch_device(device))
     except (lt.LstmTextgenError, ValueError) as e:
@@ -365,8 +499,14 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(stream, "reconfigure"):  # a real text stream (not one a host swapped in)
             stream.reconfigure(line_buffering=True)
     args = parse_args(argv)
-    serve(load(args.checkpoint, args.device), args.host, args.port, share=args.share, max_queue=args.max_queue,
-          concurrency=args.concurrency)  # fmt: skip
+    serve(
+        load(args.checkpoint, args.device),
+        args.host,
+        args.port,
+        share=args.share,
+        max_queue=args.max_queue,
+        concurrency=args.concurrency,
+    )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,14 @@ class _Level:
 class KneserNey:
     """Interpolated modified Kneser-Ney of order ``n`` over token ids (``bos`` is never predicted)."""
 
-    def __init__(self, sequences: Sequence[Sequence[Token]], n: int, vocab_size: int, bos: int,
-                 never_predicted: Iterable[Token] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sequences: Sequence[Sequence[Token]],
+        n: int,
+        vocab_size: int,
+        bos: int,
+        never_predicted: Iterable[Token] = (),
+    ) -> None:
         if n < 1:
             raise ValueError("order must be at least 1")
         self.n, self.bos = n, bos
@@ -109,8 +115,9 @@ class KneserNey:
 class Unigram:
     """Add-one unigram over the tokens that can be predicted (no zero probabilities for unseen words)."""
 
-    def __init__(self, sequences: Sequence[Sequence[Token]], vocab_size: int, bos: int,
-                 never_predicted: Iterable[Token] = ()) -> None:  # fmt: skip
+    def __init__(
+        self, sequences: Sequence[Sequence[Token]], vocab_size: int, bos: int, never_predicted: Iterable[Token] = ()
+    ) -> None:
         self.counts = Counter(t for seq in sequences for t in seq[1:])
         self.size = vocab_size - len({bos, *never_predicted})
         self.total = sum(self.counts.values()) + self.size

@@ -29,8 +29,24 @@ from lstm_textgen.vocab import BOS_ID, PAD_ID
 
 # The tutorial's optimisation: Adam at 1e-3, constant, no clipping; batches of 64 (w, w) -> w pairs,
 # which is about 8 headlines. Its 50 epochs would take hours here (a V x V layer): capped.
-TUTORIAL_FLAGS = ["--arch", "tutorial", "--lr", "1e-3", "--weight-decay", "0", "--clip", "0", "--warmup-steps", "0",
-                  "--min-lr-ratio", "1", "--batch-size", "8", "--patience", "3"]  # fmt: skip
+TUTORIAL_FLAGS = [
+    "--arch",
+    "tutorial",
+    "--lr",
+    "1e-3",
+    "--weight-decay",
+    "0",
+    "--clip",
+    "0",
+    "--warmup-steps",
+    "0",
+    "--min-lr-ratio",
+    "1",
+    "--batch-size",
+    "8",
+    "--patience",
+    "3",
+]
 
 
 def train_default(train: list[str], out: Path, extra: list[str]) -> float:
@@ -74,7 +90,7 @@ def run(args: argparse.Namespace) -> dict:
         if not args.tutorial_checkpoint:
             args.tutorial_checkpoint = str(work / "tutorial")
             train_default(
-                args.train, Path(args.tutorial_checkpoint), TUTORIAL_FLAGS + ["--epochs", str(args.tutorial_epochs)]
+                args.train, Path(args.tutorial_checkpoint), [*TUTORIAL_FLAGS, "--epochs", str(args.tutorial_epochs)]
             )
     lstm = lt.load_model(lstm_dir)
     vocab = lstm.vocab
@@ -95,10 +111,12 @@ def run(args: argparse.Namespace) -> dict:
     if args.baseline_extra:  # Kneser-Ney on all the text the LSTM saw: --train plus the pre-training corpora
         t = time.time()
         extra = [vocab.encode_headline(t.split()) for t in lt.load_headlines(args.baseline_extra).texts]
-        models["kn4_all_text"] = perplexities(KneserNey(train_seqs + extra, 4, len(vocab), BOS_ID, [PAD_ID]),
-                                              test_seqs)  # fmt: skip
-        models["kn4_by_corpus"] = mixture(KneserNey(train_seqs, 4, len(vocab), BOS_ID, [PAD_ID]),
-                                          KneserNey(extra, 4, len(vocab), BOS_ID, [PAD_ID]), test_seqs)  # fmt: skip
+        models["kn4_all_text"] = perplexities(KneserNey(train_seqs + extra, 4, len(vocab), BOS_ID, [PAD_ID]), test_seqs)
+        models["kn4_by_corpus"] = mixture(
+            KneserNey(train_seqs, 4, len(vocab), BOS_ID, [PAD_ID]),
+            KneserNey(extra, 4, len(vocab), BOS_ID, [PAD_ID]),
+            test_seqs,
+        )
         timings["kn4_all_text_s"] = time.time() - t
     for name, path in (("tutorial", args.tutorial_checkpoint), ("lstm", lstm_dir)):
         if not path:
@@ -107,10 +125,16 @@ def run(args: argparse.Namespace) -> dict:
         if model.vocab != vocab:
             raise SystemExit(f"{path}: its vocabulary differs from {lstm_dir}'s; the comparison needs the same tokens")
         ev = lt.evaluate(model, test)
-        models[name] = {"ppl": ev.perplexity, "ppl_pos2": ev.perplexity_pos2, "tokens": ev.tokens,
-                        "train_seconds": training_seconds(model), "epochs": len(model.metrics.get("history", [])),
-                        "best_epoch": model.metrics.get("best", {}).get("epoch"),
-                        "val_ppl": model.metrics.get("best", {}).get("val_ppl"), "parameters": model.num_parameters()}  # fmt: skip
+        models[name] = {
+            "ppl": ev.perplexity,
+            "ppl_pos2": ev.perplexity_pos2,
+            "tokens": ev.tokens,
+            "train_seconds": training_seconds(model),
+            "epochs": len(model.metrics.get("history", [])),
+            "best_epoch": model.metrics.get("best", {}).get("epoch"),
+            "val_ppl": model.metrics.get("best", {}).get("val_ppl"),
+            "parameters": model.num_parameters(),
+        }
     best_kn = min(("kn3", "kn4"), key=lambda k: models[k]["ppl"])
     if args.baseline_extra:
         ratios_all = {k: models["lstm"]["ppl"] / models[k]["ppl"] for k in ("kn4_all_text", "kn4_by_corpus")}
@@ -142,11 +166,14 @@ def record_test_result(result: dict, args: argparse.Namespace) -> None:
         "perplexity": lstm["ppl"],
         "data": ", ".join(Path(t).name for t in args.test),
         "note": f"the same recipe trained without that month; {result['lstm_vs_best_kn']:.3f}x the best Kneser-Ney "
-                f"({result['best_kn']}, {result['models'][result['best_kn']]['ppl']:.1f})"
-                + (f", {result['lstm_vs_kn4_all_text']:.3f}x a Kneser-Ney 4-gram fitted on all the text it saw"
-                   if result.get("lstm_vs_kn4_all_text") else ""),
+        f"({result['best_kn']}, {result['models'][result['best_kn']]['ppl']:.1f})"
+        + (
+            f", {result['lstm_vs_kn4_all_text']:.3f}x a Kneser-Ney 4-gram fitted on all the text it saw"
+            if result.get("lstm_vs_kn4_all_text")
+            else ""
+        ),
         "baselines": {k: round(v["ppl"], 2) for k, v in result["models"].items() if k != "lstm"},
-    }  # fmt: skip
+    }
     lt.save_checkpoint(target, args.record_in)
 
 
@@ -168,13 +195,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tutorial-checkpoint", help="a --arch tutorial checkpoint with the same vocabulary, to include")
     p.add_argument("--work-dir", default="runs/quality", help="where to train when no checkpoint is given")
     p.add_argument("--tutorial-epochs", type=int, default=8, help="epoch cap for the tutorial's model (default 8)")
-    p.add_argument("--pretrain-data", nargs="+", help="when training the default recipe: pre-train on these first "
-                   "(the recipe uses ../shared/data/abc)")  # fmt: skip
+    p.add_argument(
+        "--pretrain-data",
+        nargs="+",
+        help="when training the default recipe: pre-train on these first (the recipe uses ../shared/data/abc)",
+    )
     p.add_argument("--column", help="CSV column with the headlines (default: found by name)")
-    p.add_argument("--baseline-extra", nargs="+", metavar="PATH", help="the pre-training corpora: also fit Kneser-Ney "
-                   "4-grams on --train plus these (pooled, and interpolated by corpus) for the fair comparison")  # fmt: skip
-    p.add_argument("--record-in", metavar="DIR", help="also write the LSTM's test perplexity into this checkpoint's "
-                   "metrics (for the shipped model: what its recipe scores on a month it was not trained on)")  # fmt: skip
+    p.add_argument(
+        "--baseline-extra",
+        nargs="+",
+        metavar="PATH",
+        help="the pre-training corpora: also fit Kneser-Ney "
+        "4-grams on --train plus these (pooled, and interpolated by corpus) for the fair comparison",
+    )
+    p.add_argument(
+        "--record-in",
+        metavar="DIR",
+        help="also write the LSTM's test perplexity into this checkpoint's "
+        "metrics (for the shipped model: what its recipe scores on a month it was not trained on)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     try:
@@ -188,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=1))
     else:
         print(table(result))
-        print(f"\nLSTM / best Kneser-Ney ({result['best_kn']}): {result['lstm_vs_best_kn']:.3f}x "
-              f"on {result['test']['tokens']:,} test tokens (unknown words {result['test']['unk_rate']:.1%})")  # fmt: skip
+        print(
+            f"\nLSTM / best Kneser-Ney ({result['best_kn']}): {result['lstm_vs_best_kn']:.3f}x "
+            f"on {result['test']['tokens']:,} test tokens (unknown words {result['test']['unk_rate']:.1%})"
+        )
     return 0
 
 

@@ -26,8 +26,28 @@ import lstm_textgen as lt
 from lstm_textgen.vocab import BOS_ID, EOS_ID, PAD_ID
 
 # 20 varied seed phrases: common openings, topics, question words, rare or unknown words, and none at all
-SEEDS = ["", "trump", "the", "how to", "why", "a new", "new york", "china", "what", "after the", "north korea",
-         "climate", "women", "the best", "your", "police", "my", "health care", "when the", "banana"]  # fmt: skip
+SEEDS = [
+    "",
+    "trump",
+    "the",
+    "how to",
+    "why",
+    "a new",
+    "new york",
+    "china",
+    "what",
+    "after the",
+    "north korea",
+    "climate",
+    "women",
+    "the best",
+    "your",
+    "police",
+    "my",
+    "health care",
+    "when the",
+    "banana",
+]
 PER_SEED = 10
 GRID = [(t, p) for t in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0) for p in (0.8, 0.9, 0.95, 1.0)]
 
@@ -40,12 +60,21 @@ def judge_ppl(judge: KneserNey | None, vocab: lt.Vocab, texts: list[str], ended:
     return perplexities(judge, [s for s in seqs if len(s) > 1])["ppl"]
 
 
-def measure(model: lt.HeadlineModel, train: set[str], real_len: float, temperature: float, top_p: float,
-            max_words: int, seed: int = 0, judge: KneserNey | None = None) -> dict:  # fmt: skip
+def measure(
+    model: lt.HeadlineModel,
+    train: set[str],
+    real_len: float,
+    temperature: float,
+    top_p: float,
+    max_words: int,
+    seed: int = 0,
+    judge: KneserNey | None = None,
+) -> dict:
     texts, ended, lengths, ends = [], 0, [], []
     for i, prompt in enumerate(SEEDS):
-        r = lt.generate(model, prompt, num=PER_SEED, max_words=max_words, temperature=temperature, top_p=top_p,
-                        seed=seed + i)  # fmt: skip
+        r = lt.generate(
+            model, prompt, num=PER_SEED, max_words=max_words, temperature=temperature, top_p=top_p, seed=seed + i
+        )
         for h in r.headlines:
             words = h.prompt_words + h.words
             texts.append(" ".join(words))
@@ -72,19 +101,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default="checkpoints/nyt-headlines", help="model to sample from")
     p.add_argument("--train", nargs="+", required=True, help="the model's training headlines (to find verbatim copies)")
     d = lt.Options
-    p.add_argument("--temperature", type=float, default=d.temperature,
-                   help=f"sampling temperature (without --grid; default {d.temperature}, the app's)")  # fmt: skip
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=d.temperature,
+        help=f"sampling temperature (without --grid; default {d.temperature}, the app's)",
+    )
     p.add_argument("--top-p", type=float, default=d.top_p, help=f"nucleus size (without --grid; default {d.top_p})")
-    p.add_argument("--max-words", type=int, default=d.max_words,
-                   help=f"the length cap (default {d.max_words}, the app's)")  # fmt: skip
+    p.add_argument(
+        "--max-words", type=int, default=d.max_words, help=f"the length cap (default {d.max_words}, the app's)"
+    )
     p.add_argument("--grid", action="store_true", help="measure a grid of temperatures and top-p values")
-    p.add_argument("--judge-data", nargs="+", help="fit the judge (a Kneser-Ney 4-gram, the model's vocabulary) on "
-                   "these headlines: text the model did not train on")  # fmt: skip
-    p.add_argument("--judge-reference", nargs="+", help="real headlines the model did not see: half of them (by "
-                   "headline hash) is held out of the judge's data, and the judge's perplexity of that half is the "
-                   "figure a setting's samples are read against")  # fmt: skip
-    p.add_argument("--show", type=int, default=0, help="also print the first N headlines from no seed words, "
-                   "random seed 0, at the given temperature and top-p (unpicked)")  # fmt: skip
+    p.add_argument(
+        "--judge-data",
+        nargs="+",
+        help="fit the judge (a Kneser-Ney 4-gram, the model's vocabulary) on "
+        "these headlines: text the model did not train on",
+    )
+    p.add_argument(
+        "--judge-reference",
+        nargs="+",
+        help="real headlines the model did not see: half of them (by "
+        "headline hash) is held out of the judge's data, and the judge's perplexity of that half is the "
+        "figure a setting's samples are read against",
+    )
+    p.add_argument(
+        "--show",
+        type=int,
+        default=0,
+        help="also print the first N headlines from no seed words, "
+        "random seed 0, at the given temperature and top-p (unpicked)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     args = p.parse_args(argv)
     model = lt.load_model(args.checkpoint)
@@ -105,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [measure(model, train, real_len, t, tp, args.max_words, judge=judge) for t, tp in settings]
     shown = []
     if args.show:
-        r = lt.generate(model, "", num=args.show, max_words=args.max_words, temperature=args.temperature,
-                        top_p=args.top_p, seed=0)  # fmt: skip
+        r = lt.generate(
+            model, "", num=args.show, max_words=args.max_words, temperature=args.temperature, top_p=args.top_p, seed=0
+        )
         shown = [h.text for h in r.headlines]
     if args.json:
         print(json.dumps({"rows": rows, "judge_reference_ppl": reference, "shown": shown}, indent=1))

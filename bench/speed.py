@@ -80,17 +80,27 @@ def median_time(fn, repeats: int) -> float:
 
 def ours(model: lt.HeadlineModel, prompt: str, **options) -> lt.Generation:
     """10 headlines of exactly 20 words, sampled at T 0.8, top-p 0.95 unless ``options`` say otherwise."""
-    opts = {"num": N_HEADLINES, "max_words": N_WORDS, "min_words": N_WORDS, "temperature": 0.8, "top_p": 0.95,
-            "seed": 0, **options}  # fmt: skip
+    opts = {
+        "num": N_HEADLINES,
+        "max_words": N_WORDS,
+        "min_words": N_WORDS,
+        "temperature": 0.8,
+        "top_p": 0.95,
+        "seed": 0,
+        **options,
+    }
     return lt.generate(model, prompt, **opts)
 
 
 def bench_tutorial_model(model: lt.HeadlineModel, tutorial: lt.HeadlineModel, prompt: str, repeats: int) -> dict:
     """End to end, as a user of the tutorial would move: its model and algorithm vs our model and algorithm."""
-    t = interleaved_medians({
-        "tutorial": lambda: [tutorial_generate(tutorial, prompt, N_WORDS) for _ in range(N_HEADLINES)],
-        "ours": lambda: ours(model, prompt),
-    }, repeats)  # fmt: skip
+    t = interleaved_medians(
+        {
+            "tutorial": lambda: [tutorial_generate(tutorial, prompt, N_WORDS) for _ in range(N_HEADLINES)],
+            "ours": lambda: ours(model, prompt),
+        },
+        repeats,
+    )
     return {"tutorial_model_ms": t["tutorial"] * 1e3, "ours_ms": t["ours"] * 1e3, "speedup": t["tutorial"] / t["ours"]}
 
 
@@ -98,13 +108,16 @@ def bench_generation(model: lt.HeadlineModel, prompt: str, repeats: int) -> dict
     """The tutorial's algorithm (float32, as the tutorial runs) vs ours at the default precision ("auto":
     bfloat16 products on this CPU), and ours in float32 too, to show what the algorithm alone gives."""
     assert all(len(h.words) == N_WORDS for h in ours(model, prompt).headlines)
-    t = interleaved_medians({
-        "tutorial": lambda: [tutorial_generate(model, prompt, N_WORDS) for _ in range(N_HEADLINES)],
-        "greedy": lambda: ours(model, prompt, temperature=0),
-        "sampled": lambda: ours(model, prompt),
-        "greedy_float32": lambda: ours(model, prompt, temperature=0, precision="float32"),
-        "sampled_float32": lambda: ours(model, prompt, precision="float32"),
-    }, repeats)  # fmt: skip
+    t = interleaved_medians(
+        {
+            "tutorial": lambda: [tutorial_generate(model, prompt, N_WORDS) for _ in range(N_HEADLINES)],
+            "greedy": lambda: ours(model, prompt, temperature=0),
+            "sampled": lambda: ours(model, prompt),
+            "greedy_float32": lambda: ours(model, prompt, temperature=0, precision="float32"),
+            "sampled_float32": lambda: ours(model, prompt, precision="float32"),
+        },
+        repeats,
+    )
     out = {"tutorial_ms": t["tutorial"] * 1e3, "step_dtype": str(lt.Options().step_dtype(model.device))}
     for name in ("greedy", "sampled", "greedy_float32", "sampled_float32"):
         out[f"ours_{name}_ms"] = t[name] * 1e3
@@ -163,8 +176,13 @@ def bench_api(model: lt.HeadlineModel, prompt: str, requests: int) -> dict:
                 )
                 lat.append((time.perf_counter() - t) * 1e3)
             lat.sort()
-            out[label] = {"p50_ms": lat[len(lat) // 2], "p95_ms": lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)],
-                          "requests": requests, "num": num, "max_words": words}  # fmt: skip
+            out[label] = {
+                "p50_ms": lat[len(lat) // 2],
+                "p95_ms": lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)],
+                "requests": requests,
+                "num": num,
+                "max_words": words,
+            }
         return out
     finally:
         with contextlib.redirect_stdout(sys.stderr):  # gradio prints "Closing server..." to stdout: keep --json clean
@@ -191,8 +209,15 @@ class ReferenceModel(nn.Module):
         return self.decoder(self.drop(output)), hidden
 
 
-def reference_tokens_per_s(seqs: list[torch.Tensor], cfg: lt.ModelConfig, batch_size: int, max_tokens: int,
-                           bptt: int = 35, lr: float = 20.0, autocast: bool = False) -> float:  # fmt: skip
+def reference_tokens_per_s(
+    seqs: list[torch.Tensor],
+    cfg: lt.ModelConfig,
+    batch_size: int,
+    max_tokens: int,
+    bptt: int = 35,
+    lr: float = 20.0,
+    autocast: bool = False,
+) -> float:
     """The example's train(): one long stream batchified into batch_size columns, BPTT chunks, SGD by hand.
     ``autocast``: its forward under the same bfloat16 autocast as ours (the example itself has none)."""
     stream = torch.cat([s[1:] for s in seqs])  # words and <eos>, as the example's corpus
@@ -244,9 +269,15 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, roun
         tokens = row["tokens_per_s"] * row["seconds"]
         ref = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens)
         ref_matched = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens, bptt=matched_bptt)
-        run = {"ours": row["tokens_per_s"], "reference": ref, "reference_matched": ref_matched,
-               "ratio": row["tokens_per_s"] / ref, "ratio_matched": row["tokens_per_s"] / ref_matched,
-               "padding_share": row["padding_share"], "autocast": ours.metrics["autocast"]}  # fmt: skip
+        run = {
+            "ours": row["tokens_per_s"],
+            "reference": ref,
+            "reference_matched": ref_matched,
+            "ratio": row["tokens_per_s"] / ref,
+            "ratio_matched": row["tokens_per_s"] / ref_matched,
+            "padding_share": row["padding_share"],
+            "autocast": ours.metrics["autocast"],
+        }
         if ours.metrics["autocast"]:  # the reference with the same bfloat16 products, to show where the gain is from
             ref_amp = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens, autocast=True)
             run.update(reference_autocast=ref_amp, ratio_autocast=row["tokens_per_s"] / ref_amp)
@@ -255,12 +286,21 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, roun
     def med(key: str) -> float | None:
         return statistics.median(run[key] for run in runs) if key in runs[0] else None
 
-    return {"ours_tokens_per_s": med("ours"), "reference_tokens_per_s": med("reference"), "ratio": med("ratio"),
-            "reference_matched_tokens_per_s": med("reference_matched"), "ratio_matched": med("ratio_matched"),
-            "reference_autocast_tokens_per_s": med("reference_autocast"), "ratio_autocast": med("ratio_autocast"),
-            "autocast": runs[0]["autocast"], "matched_bptt": matched_bptt, "padding_share": runs[0]["padding_share"],
-            "batch_size": tcfg.batch_size, "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}",
-            "rounds": runs}  # fmt: skip
+    return {
+        "ours_tokens_per_s": med("ours"),
+        "reference_tokens_per_s": med("reference"),
+        "ratio": med("ratio"),
+        "reference_matched_tokens_per_s": med("reference_matched"),
+        "ratio_matched": med("ratio_matched"),
+        "reference_autocast_tokens_per_s": med("reference_autocast"),
+        "ratio_autocast": med("ratio_autocast"),
+        "autocast": runs[0]["autocast"],
+        "matched_bptt": matched_bptt,
+        "padding_share": runs[0]["padding_share"],
+        "batch_size": tcfg.batch_size,
+        "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}",
+        "rounds": runs,
+    }
 
 
 def bench_abc(abc: str, cfg_from: lt.HeadlineModel, work: Path) -> dict:
@@ -273,17 +313,27 @@ def bench_abc(abc: str, cfg_from: lt.HeadlineModel, work: Path) -> dict:
     t = time.perf_counter()
     m = lt.train(tr, va, vocab, cfg, lt.TrainConfig(epochs=1, seed=0), work / "abc", progress=False, log=lambda s: None)
     row = m.metrics["history"][0]
-    return {"headlines": len(texts), "train_tokens": m.metrics["train_tokens"], "tokens_per_s": row["tokens_per_s"],
-            "seconds_per_epoch": row["seconds"], "epoch_with_validation_s": time.perf_counter() - t,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mb": before / 1024,
-            "val_ppl": row["val_ppl"]}  # fmt: skip
+    return {
+        "headlines": len(texts),
+        "train_tokens": m.metrics["train_tokens"],
+        "tokens_per_s": row["tokens_per_s"],
+        "seconds_per_epoch": row["seconds"],
+        "epoch_with_validation_s": time.perf_counter() - t,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mb": before / 1024,
+        "val_ppl": row["val_ppl"],
+    }
 
 
 def bench_startup(checkpoint: str) -> dict:
     port = free_port()
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py", "--checkpoint", checkpoint, "--port", str(port)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--checkpoint", checkpoint, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while True:
             try:
@@ -326,21 +376,24 @@ def main(argv: list[str] | None = None) -> int:
     result["generation"] = bench_generation(model, prompt, args.repeats)
     result["step_precision"] = step_precision(model, args.data)
     if args.tutorial_checkpoint:
-        result["generation_vs_tutorial_model"] = bench_tutorial_model(model, lt.load_model(args.tutorial_checkpoint),
-                                                                      prompt, args.repeats)  # fmt: skip
+        result["generation_vs_tutorial_model"] = bench_tutorial_model(
+            model, lt.load_model(args.tutorial_checkpoint), prompt, args.repeats
+        )
     result["api"] = bench_api(model, prompt, args.requests)
     result["training"] = bench_training([args.data], model, work, args.train_rounds)
     result["startup"] = bench_startup(args.checkpoint)
     if args.abc:
         result["abc"] = bench_abc(args.abc, model, work)
-    result.update({
-        "generate_speedup_vs_tutorial": result["generation"]["speedup_sampled"],
-        "api_p50_ms": result["api"]["default"]["p50_ms"],
-        "api_p95_ms": result["api"]["default"]["p95_ms"],
-        "train_tokens_per_s_ratio_vs_reference": result["training"]["ratio"],
-        "padding_share": result["training"]["padding_share"],
-        "startup_s": result["startup"]["startup_s"],
-    })  # fmt: skip
+    result.update(
+        {
+            "generate_speedup_vs_tutorial": result["generation"]["speedup_sampled"],
+            "api_p50_ms": result["api"]["default"]["p50_ms"],
+            "api_p95_ms": result["api"]["default"]["p95_ms"],
+            "train_tokens_per_s_ratio_vs_reference": result["training"]["ratio"],
+            "padding_share": result["training"]["padding_share"],
+            "startup_s": result["startup"]["startup_s"],
+        }
+    )
     if args.json:
         print(json.dumps(result, indent=1))
     else:

@@ -41,19 +41,26 @@ def memory_bound(model: lt.HeadlineModel) -> None:
     weights = [torch.randn(1024, 256) for _ in range(10)]
     same = ms(lambda: [x @ weights[0].t() for _ in range(10)])
     different = ms(lambda: [x @ w.t() for w in weights])
-    print(f"ten [10,256]x[256,1024] products: one weight {same:.2f} ms, ten weights {different:.2f} ms "
-          f"({different / same:.1f}x)")  # fmt: skip
+    print(
+        f"ten [10,256]x[256,1024] products: one weight {same:.2f} ms, ten weights {different:.2f} ms "
+        f"({different / same:.1f}x)"
+    )
     net, tok = model.net, torch.zeros(10, dtype=torch.long)
     state = model.initial_state(10)
     layer = net.layers[1]
     with torch.inference_mode():
         step = ms(lambda: net.step(tok, state))
-        cell = ms(lambda: torch.lstm_cell(x, (x, x), layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0,
-                                          layer.bias_hh_l0))  # fmt: skip
+        cell = ms(
+            lambda: torch.lstm_cell(
+                x, (x, x), layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0
+            )
+        )
         decode = ms(lambda: net._decode(x))
     mb = sum(p.numel() for p in net.parameters() if p.dim() == 2) * 4 / 1e6
-    print(f"a step (batch 10): {step:.2f} ms; its parts alone: {len(net.layers)} x lstm_cell {cell:.2f} ms + decoder "
-          f"{decode:.2f} ms = {len(net.layers) * cell + decode:.2f} ms; float32 weight matrices {mb:.1f} MB")  # fmt: skip
+    print(
+        f"a step (batch 10): {step:.2f} ms; its parts alone: {len(net.layers)} x lstm_cell {cell:.2f} ms + decoder "
+        f"{decode:.2f} ms = {len(net.layers) * cell + decode:.2f} ms; float32 weight matrices {mb:.1f} MB"
+    )
 
 
 def bfloat16_step(model: lt.HeadlineModel) -> None:
@@ -66,8 +73,10 @@ def bfloat16_step(model: lt.HeadlineModel) -> None:
         b16 = ms(lambda: mixed(tok, state))
         p, q = (torch.softmax(step(tok, state)[0], -1) for step in (exact, mixed))
     rel = ((q - p).abs() / p)[p > 1e-3].max().item()
-    print(f"generation step: float32 {f32:.2f} ms, bfloat16 products {b16:.2f} ms ({f32 / b16:.2f}x); largest relative "
-          f"change of a probability > 0.001: {rel:.1%}")  # fmt: skip
+    print(
+        f"generation step: float32 {f32:.2f} ms, bfloat16 products {b16:.2f} ms ({f32 / b16:.2f}x); largest relative "
+        f"change of a probability > 0.001: {rel:.1%}"
+    )
     try:
         torch.mm(
             torch.ones(2, 2, dtype=torch.bfloat16), torch.ones(2, 2, dtype=torch.bfloat16), out_dtype=torch.float32

@@ -32,8 +32,9 @@ def kn_on_validation(model: lt.HeadlineModel) -> dict[str, float]:
         train, val = lt.split(texts, data["val_percent"])
         enc = lambda ts: [model.vocab.encode_headline(t.split()) for t in ts]
         tr, va = enc(train), enc(val)
-        _kn_cache[key] = {f"kn{n}": perplexities(KneserNey(tr, n, len(model.vocab), BOS_ID, [PAD_ID]), va)["ppl"]
-                          for n in (3, 4)}  # fmt: skip
+        _kn_cache[key] = {
+            f"kn{n}": perplexities(KneserNey(tr, n, len(model.vocab), BOS_ID, [PAD_ID]), va)["ppl"] for n in (3, 4)
+        }
     return _kn_cache[key]
 
 
@@ -45,10 +46,18 @@ def row(path: Path) -> dict:
     best = m["best"]["val_ppl"]
     flags = m.get("command", "").split(" --out ")[-1].split(" ", 1)[-1] if m.get("command") else ""
     return {
-        "run": path.name, "val_ppl": best, "best_epoch": m["best"]["epoch"], "epochs": len(hist),
-        "minutes": sum(h["seconds"] for h in hist) / 60, "params": model.num_parameters(), "vocab": len(model.vocab),
-        "kn4_val_ppl": kn["kn4"], "vs_kn4": best / kn["kn4"], "flags": flags, "stopped": m.get("stopped"),
-    }  # fmt: skip
+        "run": path.name,
+        "val_ppl": best,
+        "best_epoch": m["best"]["epoch"],
+        "epochs": len(hist),
+        "minutes": sum(h["seconds"] for h in hist) / 60,
+        "params": model.num_parameters(),
+        "vocab": len(model.vocab),
+        "kn4_val_ppl": kn["kn4"],
+        "vs_kn4": best / kn["kn4"],
+        "flags": flags,
+        "stopped": m.get("stopped"),
+    }
 
 
 def main() -> int:
@@ -63,8 +72,10 @@ def main() -> int:
     print("| run | val ppl | vs KN4 (val) | best epoch / run | minutes | params | vocab | flags |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in sorted(rows, key=lambda r: r["val_ppl"]):
-        print(f"| {r['run']} | {r['val_ppl']:.1f} | {r['vs_kn4']:.3f}x | {r['best_epoch']}/{r['epochs']} | "
-              f"{r['minutes']:.1f} | {r['params'] / 1e6:.2f}M | {r['vocab']} | `{r['flags']}` |")  # fmt: skip
+        print(
+            f"| {r['run']} | {r['val_ppl']:.1f} | {r['vs_kn4']:.3f}x | {r['best_epoch']}/{r['epochs']} | "
+            f"{r['minutes']:.1f} | {r['params'] / 1e6:.2f}M | {r['vocab']} | `{r['flags']}` |"
+        )
     return 0
 
 

@@ -16,7 +16,7 @@ from .checkpoint import (
     save_checkpoint,
     suggested_prompts,
     torch_device,
-)  # fmt: skip
+)
 from .data import Headlines, load_headlines, split
 from .errors import CheckpointError, DataError, LstmTextgenError
 from .evaluate import Evaluation, evaluate
@@ -29,8 +29,33 @@ from .vocab import Vocab, build_vocab
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointError", "DataError", "Evaluation", "Generation", "Headline", "HeadlineModel", "Headlines",
-    "LstmTextgenError", "ModelConfig", "Options", "TrainConfig", "Vocab", "build_vocab", "clean",
-    "default_checkpoint", "describe", "evaluate", "generate", "headline_case", "load_headlines", "load_model",
-    "make_options", "push", "save_checkpoint", "split", "stream", "suggested_prompts", "torch_device", "train",
-]  # fmt: skip
+    "CheckpointError",
+    "DataError",
+    "Evaluation",
+    "Generation",
+    "Headline",
+    "HeadlineModel",
+    "Headlines",
+    "LstmTextgenError",
+    "ModelConfig",
+    "Options",
+    "TrainConfig",
+    "Vocab",
+    "build_vocab",
+    "clean",
+    "default_checkpoint",
+    "describe",
+    "evaluate",
+    "generate",
+    "headline_case",
+    "load_headlines",
+    "load_model",
+    "make_options",
+    "push",
+    "save_checkpoint",
+    "split",
+    "stream",
+    "suggested_prompts",
+    "torch_device",
+    "train",
+]

@@ -47,8 +47,10 @@ def write_model_files(model: HeadlineModel, folder: str | os.PathLike) -> None:
     if model.vocab is None:
         raise CheckpointError("cannot save a model without its vocabulary")
     dtype = getattr(torch, model.config.weights_dtype)
-    tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().to("cpu").contiguous()
-               for k, v in model.state_dict().items()}  # fmt: skip
+    tensors = {
+        k: (v.to(dtype) if v.is_floating_point() else v).detach().to("cpu").contiguous()
+        for k, v in model.state_dict().items()
+    }
     save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
     model.vocab.save(folder / VOCAB_FILE)
     (folder / METRICS_FILE).write_text(json.dumps(model.metrics, indent=1, sort_keys=True), encoding="utf-8")
@@ -188,8 +190,14 @@ def resolve(
         raise CheckpointError(
             f"{raw}: no such checkpoint folder. Train one with: python -m lstm_textgen train --data PATH --out {raw}"
         )
-    return _download(raw, revision=revision, cache_dir=cache_dir, force_download=force_download,
-                     local_files_only=local_files_only, token=token)  # fmt: skip
+    return _download(
+        raw,
+        revision=revision,
+        cache_dir=cache_dir,
+        force_download=force_download,
+        local_files_only=local_files_only,
+        token=token,
+    )
 
 
 def _download(repo_id: str, **kwargs: Any) -> Path:
@@ -248,7 +256,7 @@ def _read_tensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     try:
         with safe_open(str(file), framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except Exception as e:  # safetensors raises its own error types for every kind of damage
         raise CheckpointError(
             f"{file}: not a valid safetensors file, truncated or corrupt ({_first_line(e)})"
@@ -322,14 +330,19 @@ def average_checkpoints(paths: list[str | os.PathLike]) -> HeadlineModel:
     first = models[0]
     for path, m in zip(paths[1:], models[1:]):
         if m.config != first.config or m.vocab != first.vocab:
-            raise CheckpointError(f"{path}: its model config or vocabulary differs from {paths[0]}'s; only runs of "
-                                  "one recipe (e.g. other seeds) can be averaged")  # fmt: skip
+            raise CheckpointError(
+                f"{path}: its model config or vocabulary differs from {paths[0]}'s; only runs of "
+                "one recipe (e.g. other seeds) can be averaged"
+            )
     states = [m.state_dict() for m in models]
-    averaged = {k: (torch.stack([s[k].float() for s in states]).mean(0) if v.is_floating_point() else v)
-                for k, v in states[0].items()}  # fmt: skip
+    averaged = {
+        k: (torch.stack([s[k].float() for s in states]).mean(0) if v.is_floating_point() else v)
+        for k, v in states[0].items()
+    }
     first.load_state_dict(averaged)
-    first.metrics = dict(first.metrics, soup=[{"source": str(p), "best": m.metrics.get("best")}
-                                              for p, m in zip(paths, models)])  # fmt: skip
+    first.metrics = dict(
+        first.metrics, soup=[{"source": str(p), "best": m.metrics.get("best")} for p, m in zip(paths, models)]
+    )
     return first
 
 
@@ -378,7 +391,8 @@ def model_card_text(model: HeadlineModel) -> str:
         f"{cfg.num_layers}-layer LSTM, embedding {cfg.emb_dim}, hidden {cfg.hidden_dim}, "
         f"{'tied' if cfg.tie_weights else 'untied'} input/output embeddings"
         if cfg.arch == "lstm"
-        else "the tutorial's 2-word-window model: Embedding(V,16) -> LSTM(16,64, 5 layers) -> Linear(128,V) -> ReLU -> Linear(V,V)"
+        else "the tutorial's 2-word-window model: Embedding(V,16) -> LSTM(16,64, 5 layers) -> Linear(128,V) -> "
+        "ReLU -> Linear(V,V)"
     )
     lines = [
         "---",
@@ -417,8 +431,13 @@ def model_card_text(model: HeadlineModel) -> str:
     if m.get("command"):
         lines += ["", "## Recipe", "", "```bash", m["command"], "```"]
     if history:
-        lines += ["", "## Training curve", "", "| epoch | train loss | val loss | val ppl | tokens/s | seconds |",
-                  "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        lines += [
+            "",
+            "## Training curve",
+            "",
+            "| epoch | train loss | val loss | val ppl | tokens/s | seconds |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
         lines += [
             f"| {h['epoch']} | {h['train_loss']:.3f} | {_num(h['val_loss'], '.3f')} | {_num(h['val_ppl'], '.1f')} | "
             f"{h['tokens_per_s']:.0f} | {h['seconds']:.0f} |"
@@ -492,8 +511,11 @@ def push(path: str | os.PathLike, repo_id: str, private: bool | None = None, tok
     """Upload a local checkpoint to the Hub (the training state stays behind)."""
     model = load_model(path)
     try:
-        return str(model.push_to_hub(repo_id, private=private, token=token,
-                                     commit_message="Upload lstm_textgen headline model"))  # fmt: skip
+        return str(
+            model.push_to_hub(
+                repo_id, private=private, token=token, commit_message="Upload lstm_textgen headline model"
+            )
+        )
     except Exception as e:  # network, auth, offline mode
         raise CheckpointError(f"cannot push to {repo_id}: {type(e).__name__}: {_first_line(e)}") from None
 

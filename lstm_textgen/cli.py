@@ -14,15 +14,29 @@ from typing import Any
 from .errors import LstmTextgenError
 
 _MODEL_FLAGS = {  # flag -> ModelConfig field
-    "arch": "arch", "layers": "num_layers", "emb_dim": "emb_dim", "hidden_dim": "hidden_dim",
-    "emb_dropout": "emb_dropout", "input_dropout": "input_dropout", "hidden_dropout": "hidden_dropout",
-    "output_dropout": "output_dropout", "weight_drop": "weight_drop",
-}  # fmt: skip
+    "arch": "arch",
+    "layers": "num_layers",
+    "emb_dim": "emb_dim",
+    "hidden_dim": "hidden_dim",
+    "emb_dropout": "emb_dropout",
+    "input_dropout": "input_dropout",
+    "hidden_dropout": "hidden_dropout",
+    "output_dropout": "output_dropout",
+    "weight_drop": "weight_drop",
+}
 _TRAIN_FLAGS = {
-    "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay", "clip": "clip",
-    "warmup_steps": "warmup_steps", "min_lr_ratio": "min_lr_ratio", "patience": "patience", "seed": "seed",
-    "device": "device", "ema": "ema",
-}  # fmt: skip
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "weight_decay": "weight_decay",
+    "clip": "clip",
+    "warmup_steps": "warmup_steps",
+    "min_lr_ratio": "min_lr_ratio",
+    "patience": "patience",
+    "seed": "seed",
+    "device": "device",
+    "ema": "ema",
+}
 DATA_DEFAULTS = {"min_count": 2, "max_vocab": None, "val_percent": 10.0, "column": None}
 
 
@@ -39,23 +53,47 @@ def _add_generation_flags(p: argparse.ArgumentParser) -> None:
     from .generate import MAX_NUM, MAX_WORDS, PRECISIONS, Options
 
     d = Options()
-    p.add_argument("--prompt", default="", help="seed words the headlines start with (cleaned like training text; "
-                   "empty: from scratch)")  # fmt: skip
+    p.add_argument(
+        "--prompt",
+        default="",
+        help="seed words the headlines start with (cleaned like training text; empty: from scratch)",
+    )
     p.add_argument("--num", type=int, default=5, help=f"how many headlines (1-{MAX_NUM}; default 5)")
-    p.add_argument("--max-words", type=int, default=d.max_words,
-                   help=f"most new words a headline (1-{MAX_WORDS}; default {d.max_words}); it stops earlier at <eos>")  # fmt: skip
-    p.add_argument("--temperature", type=float, default=d.temperature,
-                   help=f"sampling temperature; 0 = greedy (always the likeliest word); default {d.temperature}")  # fmt: skip
+    p.add_argument(
+        "--max-words",
+        type=int,
+        default=d.max_words,
+        help=f"most new words a headline (1-{MAX_WORDS}; default {d.max_words}); it stops earlier at <eos>",
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=d.temperature,
+        help=f"sampling temperature; 0 = greedy (always the likeliest word); default {d.temperature}",
+    )
     p.add_argument(
         "--top-k", type=int, default=d.top_k, help="sample only from the k likeliest words (0 = off, default)"
     )
-    p.add_argument("--top-p", type=float, default=d.top_p, help="sample only from the likeliest words that together "
-                   f"reach this probability (1 = off; default {d.top_p})")  # fmt: skip
-    p.add_argument("--seed", type=int, default=None, help="random seed; the same seed and options give the same "
-                   "headlines (default: random, printed with --json)")  # fmt: skip
-    p.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="precision of the LSTM's products "
-                   "while generating: auto = bfloat16 where the CPU/GPU has it (2-3x faster), else float32 "
-                   "(default auto)")  # fmt: skip
+    p.add_argument(
+        "--top-p",
+        type=float,
+        default=d.top_p,
+        help=f"sample only from the likeliest words that together reach this probability (1 = off; default {d.top_p})",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed; the same seed and options give the same headlines (default: random, printed with --json)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d.precision,
+        help="precision of the LSTM's products "
+        "while generating: auto = bfloat16 where the CPU/GPU has it (2-3x faster), else float32 "
+        "(default auto)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,24 +107,51 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,average,push}")
     ckpt_help = f"checkpoint folder or Hugging Face Hub repo id (default: {default_checkpoint() or 'none found'})"
 
-    t = sub.add_parser("train", help="train a model on headline files", description="Train a headline model. "
-                       "Flags left out take their defaults, or on --resume the values the run was started with.")  # fmt: skip
-    t.add_argument("--data", nargs="+", metavar="PATH", help="headline files, folders or globs (.csv with a "
-                   "headline/headline_text/title column, or .txt one headline a line)")  # fmt: skip
+    t = sub.add_parser(
+        "train",
+        help="train a model on headline files",
+        description="Train a headline model. "
+        "Flags left out take their defaults, or on --resume the values the run was started with.",
+    )
+    t.add_argument(
+        "--data",
+        nargs="+",
+        metavar="PATH",
+        help="headline files, folders or globs (.csv with a "
+        "headline/headline_text/title column, or .txt one headline a line)",
+    )
     t.add_argument("--column", help="the CSV column holding headlines (default: found by name)")
     t.add_argument("--out", help="checkpoint folder to write (written again after every epoch)")
-    t.add_argument("--resume", metavar="DIR", help="continue an interrupted run from its checkpoint folder "
-                   "(uses its saved data paths and settings unless given again)")  # fmt: skip
-    t.add_argument("--init-from", metavar="CKPT", help="start from a pre-trained checkpoint's weights "
-                   "(e.g. trained on a bigger corpus); its vocabulary may differ")  # fmt: skip
-    t.add_argument("--pretrain-data", nargs="+", metavar="PATH", help="first train on these headlines (e.g. the "
-                   "larger ABC corpus), with the vocabulary of --data, then fine-tune on --data; the pre-trained "
-                   "model is kept beside --out as OUT.pretrain and reused when complete")  # fmt: skip
+    t.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue an interrupted run from its checkpoint folder "
+        "(uses its saved data paths and settings unless given again)",
+    )
+    t.add_argument(
+        "--init-from",
+        metavar="CKPT",
+        help="start from a pre-trained checkpoint's weights "
+        "(e.g. trained on a bigger corpus); its vocabulary may differ",
+    )
+    t.add_argument(
+        "--pretrain-data",
+        nargs="+",
+        metavar="PATH",
+        help="first train on these headlines (e.g. the "
+        "larger ABC corpus), with the vocabulary of --data, then fine-tune on --data; the pre-trained "
+        "model is kept beside --out as OUT.pretrain and reused when complete",
+    )
     t.add_argument("--pretrain-epochs", type=int, help="most epochs of pre-training (default 4)")
     t.add_argument("--pretrain-lr", type=float, help="peak learning rate of pre-training (default: --lr)")
-    t.add_argument("--mix-data", nargs="+", metavar="PATH", help="also train on these headlines (e.g. a "
-                   "pre-training corpus, so fine-tuning does not forget it); they add no words to the vocabulary "
-                   "and are never validated on")  # fmt: skip
+    t.add_argument(
+        "--mix-data",
+        nargs="+",
+        metavar="PATH",
+        help="also train on these headlines (e.g. a "
+        "pre-training corpus, so fine-tuning does not forget it); they add no words to the vocabulary "
+        "and are never validated on",
+    )
     t.add_argument(
         "--pretrain-min-count",
         type=int,
@@ -94,8 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         "seen this often there (after --data's words; --max-vocab still caps the total); 0 = off (default)",
     )
     g = t.add_argument_group("model")
-    g.add_argument("--arch", choices=["lstm", "tutorial"], help="lstm: our regularised LSTM (default); tutorial: "
-                   "the tutorial's 2-word-window model, to reproduce and compare")  # fmt: skip
+    g.add_argument(
+        "--arch",
+        choices=["lstm", "tutorial"],
+        help="lstm: our regularised LSTM (default); tutorial: "
+        "the tutorial's 2-word-window model, to reproduce and compare",
+    )
     g.add_argument("--layers", type=int, help=f"LSTM layers (default {mdef['num_layers']})")
     g.add_argument("--emb-dim", type=int, help=f"word embedding size (default {mdef['emb_dim']}; tutorial 16)")
     g.add_argument("--hidden-dim", type=int, help=f"LSTM hidden size (default {mdef['hidden_dim']}; tutorial 64)")
@@ -117,29 +186,50 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--no-tie", action="store_true", default=None, help="separate output layer instead of tied embeddings"
     )
-    g.add_argument("--no-residual", action="store_true", default=None,
-                   help="no residual connections between LSTM layers (the plain stack barely trains at 5 layers)")  # fmt: skip
-    g.add_argument("--weights-dtype", choices=["float32", "float16", "bfloat16"],
-                   help="how model.safetensors stores weights (default float32; float16 halves the file, "
-                   "e.g. to stay under a Space's 10 MB per file; computation stays float32)")  # fmt: skip
+    g.add_argument(
+        "--no-residual",
+        action="store_true",
+        default=None,
+        help="no residual connections between LSTM layers (the plain stack barely trains at 5 layers)",
+    )
+    g.add_argument(
+        "--weights-dtype",
+        choices=["float32", "float16", "bfloat16"],
+        help="how model.safetensors stores weights (default float32; float16 halves the file, "
+        "e.g. to stay under a Space's 10 MB per file; computation stays float32)",
+    )
     d = t.add_argument_group("data")
     d.add_argument(
         "--min-count", type=int, help=f"words seen fewer times become <unk> (default {DATA_DEFAULTS['min_count']})"
     )
     d.add_argument("--max-vocab", type=int, help="keep at most this many tokens (default: no limit)")
-    d.add_argument("--val-percent", type=float, help=f"share of headlines held out for validation, by a hash of the "
-                   f"headline (default {DATA_DEFAULTS['val_percent']}); ignored with --val-data")  # fmt: skip
+    d.add_argument(
+        "--val-percent",
+        type=float,
+        help=f"share of headlines held out for validation, by a hash of the "
+        f"headline (default {DATA_DEFAULTS['val_percent']}); ignored with --val-data",
+    )
     d.add_argument(
         "--refit-seeds",
         type=int,
         help="with --refit: refit this many times (seeds --seed, --seed+1, "
         "...) and average the weights into one model of the same size (a model soup; default 1)",
     )
-    d.add_argument("--val-data", nargs="+", metavar="PATH", help="validate on these files instead of a random share "
-                   "(e.g. the latest month: a time-based split); their headlines are taken out of --data")  # fmt: skip
-    d.add_argument("--refit", action="store_true", default=None, help="after the validated run (kept beside --out as "
-                   "OUT.validation), train again from the same start on the training and validation headlines "
-                   "together for the best epoch count found, and keep that model")  # fmt: skip
+    d.add_argument(
+        "--val-data",
+        nargs="+",
+        metavar="PATH",
+        help="validate on these files instead of a random share "
+        "(e.g. the latest month: a time-based split); their headlines are taken out of --data",
+    )
+    d.add_argument(
+        "--refit",
+        action="store_true",
+        default=None,
+        help="after the validated run (kept beside --out as "
+        "OUT.validation), train again from the same start on the training and validation headlines "
+        "together for the best epoch count found, and keep that model",
+    )
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, help=f"most epochs (default {tdef['epochs']})")
     o.add_argument("--batch-size", type=int, help=f"headlines a batch (default {tdef['batch_size']})")
@@ -160,11 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"stop after this many epochs without a better validation loss (default {tdef['patience']})",
     )
     o.add_argument("--seed", type=int, help=f"random seed for a reproducible run (default {tdef['seed']})")
-    o.add_argument("--ema", type=float, help="keep (and validate) an exponential moving average of the weights "
-                   f"with this decay a step; 0 = off (default {tdef['ema']})")  # fmt: skip
+    o.add_argument(
+        "--ema",
+        type=float,
+        help="keep (and validate) an exponential moving average of the weights "
+        f"with this decay a step; 0 = off (default {tdef['ema']})",
+    )
     o.add_argument("--device", help="auto (CUDA, then Apple MPS, then CPU; default), cpu, cuda, cuda:1, mps")
-    o.add_argument("--no-amp", action="store_true", default=None, help="train in float32 throughout: no mixed "
-                   "precision (used on CUDA, and as bfloat16 on a CPU with AVX512-BF16/AMX)")  # fmt: skip
+    o.add_argument(
+        "--no-amp",
+        action="store_true",
+        default=None,
+        help="train in float32 throughout: no mixed "
+        "precision (used on CUDA, and as bfloat16 on a CPU with AVX512-BF16/AMX)",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     gen = sub.add_parser("generate", help="write headlines", description="Generate headlines from a checkpoint.")
@@ -173,8 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     gen.add_argument("--json", action="store_true", help="print the result as JSON (words, probabilities, ...)")
 
-    ev = sub.add_parser("evaluate", help="perplexity on headline files", description="Per-word perplexity over "
-                        "all tokens (<eos> included) of held-out headlines.")  # fmt: skip
+    ev = sub.add_parser(
+        "evaluate",
+        help="perplexity on headline files",
+        description="Per-word perplexity over all tokens (<eos> included) of held-out headlines.",
+    )
     ev.add_argument("--checkpoint", default=None, help=ckpt_help)
     ev.add_argument("--data", nargs="+", required=True, metavar="PATH", help="headline files, folders or globs")
     ev.add_argument("--column", help="the CSV column holding headlines (default: found by name)")
@@ -182,15 +284,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
     ev.add_argument("--json", action="store_true", help="print perplexity, unk_rate, headlines, tokens as JSON")
 
-    av = sub.add_parser("average", help="average the weights of several runs (a model soup)",
-                        description="Average the weights of runs of one recipe fine-tuned from one pre-trained start "
-                        "(e.g. --seed 0, 1, 2 with --init-from the same checkpoint) into one model of the same "
-                        "size.")  # fmt: skip
+    av = sub.add_parser(
+        "average",
+        help="average the weights of several runs (a model soup)",
+        description="Average the weights of runs of one recipe fine-tuned from one pre-trained start "
+        "(e.g. --seed 0, 1, 2 with --init-from the same checkpoint) into one model of the same "
+        "size.",
+    )
     av.add_argument("--checkpoints", nargs="+", required=True, metavar="DIR", help="the runs' checkpoint folders")
     av.add_argument("--out", required=True, help="checkpoint folder to write")
 
-    pu = sub.add_parser("push", help="upload a checkpoint to the Hugging Face Hub",
-                        description="Upload a checkpoint folder (without its training state) to a Hub model repo.")  # fmt: skip
+    pu = sub.add_parser(
+        "push",
+        help="upload a checkpoint to the Hugging Face Hub",
+        description="Upload a checkpoint folder (without its training state) to a Hub model repo.",
+    )
     pu.add_argument("--checkpoint", required=True, help="local checkpoint folder")
     pu.add_argument("--repo-id", required=True, help="USER/NAME of the Hub model repo (created if missing)")
     pu.add_argument("--private", action="store_true", help="create the repo as private")
@@ -207,8 +315,10 @@ def _checkpoint_arg(value: str | None) -> str:
 
     chosen = value or default_checkpoint()
     if not chosen:
-        raise LstmTextgenError("no --checkpoint given and no bundled checkpoint found; train one with: "
-                               "python -m lstm_textgen train --data PATH --out DIR")  # fmt: skip
+        raise LstmTextgenError(
+            "no --checkpoint given and no bundled checkpoint found; train one with: "
+            "python -m lstm_textgen train --data PATH --out DIR"
+        )
     return str(chosen)
 
 
@@ -268,7 +378,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     else:
         train_texts, val_texts = split(headlines.texts, val_percent)
     refit = bool(pick("refit", False))
-    if pick("refit_seeds", 1) < 1 or pick("refit_seeds", 1) > 1 and not refit:
+    if pick("refit_seeds", 1) < 1 or (pick("refit_seeds", 1) > 1 and not refit):
         raise LstmTextgenError("--refit-seeds must be at least 1, and needs --refit")
     if refit and args.resume:
         raise LstmTextgenError(
@@ -286,10 +396,14 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         form_counts = merge_form_counts(headlines, val_headlines, pretrain_headlines)
 
         def vocab_of(texts: list[str]) -> Any:
-            return build_vocab((t.split() for t in texts), min_count=min_count, max_vocab=max_vocab,
-                               form_counts=form_counts,
-                               extra=(t.split() for t in pretrain_headlines.texts) if extra_min else (),
-                               extra_min_count=extra_min)  # fmt: skip
+            return build_vocab(
+                (t.split() for t in texts),
+                min_count=min_count,
+                max_vocab=max_vocab,
+                form_counts=form_counts,
+                extra=(t.split() for t in pretrain_headlines.texts) if extra_min else (),
+                extra_min_count=extra_min,
+            )
 
         # a refit's model trains on the validation headlines too: its vocabulary is built from all it sees; the
         # validated run before it knows only its training words, or validation would score words it never trained on
@@ -311,32 +425,50 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if pretrain_headlines is not None:
         if init_from is not None:
             raise LstmTextgenError("--init-from and --pretrain-data both give starting weights; use one")
-        pre_cfg = dataclasses.replace(train_config, epochs=pick("pretrain_epochs", 4),
-                                      lr=pick("pretrain_lr", train_config.lr))  # fmt: skip
-        init_from = _pretrain(pretrain_headlines, pretrain_data, val_percent, vocab, model_config, pre_cfg,
-                              Path(args.out), quiet=args.quiet)  # fmt: skip
+        pre_cfg = dataclasses.replace(
+            train_config, epochs=pick("pretrain_epochs", 4), lr=pick("pretrain_lr", train_config.lr)
+        )
+        init_from = _pretrain(
+            pretrain_headlines,
+            pretrain_data,
+            val_percent,
+            vocab,
+            model_config,
+            pre_cfg,
+            Path(args.out),
+            quiet=args.quiet,
+        )
         pre_history = init_from.metrics.get("history", [])
-        pretrain_info = {"summary": init_from.metrics.get("data", {}).get("summary"), "epochs": len(pre_history),
-                         "minutes": sum(h["seconds"] for h in pre_history) / 60,
-                         "val_ppl": init_from.metrics.get("best", {}).get("val_ppl")}  # fmt: skip
+        pretrain_info = {
+            "summary": init_from.metrics.get("data", {}).get("summary"),
+            "epochs": len(pre_history),
+            "minutes": sum(h["seconds"] for h in pre_history) / 60,
+            "val_ppl": init_from.metrics.get("best", {}).get("val_ppl"),
+        }
     else:
         pretrain_info = resumed.metrics.get("pretrain") if resumed is not None else None
 
-    cli_record = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "out", "quiet", "init_from")
-                  and v is not None}  # fmt: skip
+    cli_record = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("command", "resume", "out", "quiet", "init_from") and v is not None
+    }
     cli_record = {**saved, **cli_record}
     info = {
-        "data": {"paths": [str(p) for p in data_paths], "summary": headlines.summary(),
-                 "files": [dataclasses.asdict(r) for r in headlines.files],
-                 "val_percent": None if val_data else val_percent,
-                 "val_data": [str(p) for p in val_data] if val_data else None},
+        "data": {
+            "paths": [str(p) for p in data_paths],
+            "summary": headlines.summary(),
+            "files": [dataclasses.asdict(r) for r in headlines.files],
+            "val_percent": None if val_data else val_percent,
+            "val_data": [str(p) for p in val_data] if val_data else None,
+        },
         "cli": cli_record,
         # the command that started the run (a resumed run keeps it: it is the recipe)
         "command": (resumed.metrics.get("command") if resumed is not None else None)
         or "python -m lstm_textgen " + " ".join(shlex.quote(a) for a in argv),
         "init_from": args.init_from,
         "pretrain": pretrain_info,
-    }  # fmt: skip
+    }
     mix_data = pick("mix_data", None)
     if mix_data:  # more training headlines that shape neither the vocabulary nor the validation
         mixed = load_headlines(mix_data, column=column)
@@ -345,12 +477,32 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         train_texts = sorted(set(train_texts) | {t for t in mixed.texts if t not in held_out})
     _say(f"vocabulary {len(vocab):,} tokens; {len(train_texts):,} training and {len(val_texts):,} validation headlines")
     if refit:
-        model = _validate_then_refit(train_texts, val_texts, vocab, val_vocab, model_config, train_config,
-                                     Path(args.out), init_from=init_from, info=info, quiet=args.quiet,
-                                     seeds=pick("refit_seeds", 1))  # fmt: skip
+        model = _validate_then_refit(
+            train_texts,
+            val_texts,
+            vocab,
+            val_vocab,
+            model_config,
+            train_config,
+            Path(args.out),
+            init_from=init_from,
+            info=info,
+            quiet=args.quiet,
+            seeds=pick("refit_seeds", 1),
+        )
     else:
-        model = train(train_texts, val_texts, vocab, model_config, train_config, args.out,
-                      resume=bool(args.resume), init_from=init_from, info=info, progress=not args.quiet)  # fmt: skip
+        model = train(
+            train_texts,
+            val_texts,
+            vocab,
+            model_config,
+            train_config,
+            args.out,
+            resume=bool(args.resume),
+            init_from=init_from,
+            info=info,
+            progress=not args.quiet,
+        )
     best = model.metrics.get("best", {})
     _say(
         f"best validation perplexity {best.get('val_ppl') or float('nan'):.2f} at epoch {best.get('epoch')}; "
@@ -375,18 +527,31 @@ def _finished_stage(
     if not (folder / ckpt.CONFIG_FILE).exists():
         return None, False
     done = ckpt.load_model(folder)
-    same = (done.config == model_config and done.vocab == vocab
-            and done.metrics.get("train_config") == dataclasses.asdict(cfg)
-            and (done.metrics.get("train_headlines"), done.metrics.get("val_headlines")) == headlines)  # fmt: skip
+    same = (
+        done.config == model_config
+        and done.vocab == vocab
+        and done.metrics.get("train_config") == dataclasses.asdict(cfg)
+        and (done.metrics.get("train_headlines"), done.metrics.get("val_headlines")) == headlines
+    )
     if same and done.metrics.get("stopped") in ("completed", "early_stopping"):
         _say(f"reusing the finished run in {folder}")
         return done, False
     return None, same and (folder / ckpt.TRAIN_STATE_FILE).exists()
 
 
-def _validate_then_refit(train_texts: list[str], val_texts: list[str], vocab: Any, val_vocab: Any, model_config: Any,
-                         cfg: Any, out: Path, init_from: Any, info: dict[str, Any], quiet: bool,
-                         seeds: int = 1) -> Any:  # fmt: skip
+def _validate_then_refit(
+    train_texts: list[str],
+    val_texts: list[str],
+    vocab: Any,
+    val_vocab: Any,
+    model_config: Any,
+    cfg: Any,
+    out: Path,
+    init_from: Any,
+    info: dict[str, Any],
+    quiet: bool,
+    seeds: int = 1,
+) -> Any:
     """--refit: a validated run (beside ``out``, on ``val_vocab``: the training headlines' words) picks the epoch
     count, then the same start trains on all the headlines for that many epochs of the same schedule, on
     ``vocab``. The model keeps the validated run's curve."""
@@ -400,8 +565,18 @@ def _validate_then_refit(train_texts: list[str], val_texts: list[str], vocab: An
     validated, resume = _finished_stage(val_out, val_config, val_vocab, cfg, (len(train_texts), len(val_texts)))
     if validated is None:
         start = copy.deepcopy(init_from)  # training does not change it, but the refit must get the same start
-        validated = train(train_texts, val_texts, val_vocab, val_config, cfg, val_out, resume=resume,
-                          init_from=start, info=info, progress=not quiet)  # fmt: skip
+        validated = train(
+            train_texts,
+            val_texts,
+            val_vocab,
+            val_config,
+            cfg,
+            val_out,
+            resume=resume,
+            init_from=start,
+            info=info,
+            progress=not quiet,
+        )
     best_epoch = validated.metrics["best"]["epoch"]
     everything = [*train_texts, *val_texts]
     soup = f", {seeds} times (seeds {cfg.seed}..{cfg.seed + seeds - 1}), averaged" if seeds > 1 else ""
@@ -413,15 +588,29 @@ def _validate_then_refit(train_texts: list[str], val_texts: list[str], vocab: An
     for i in range(seeds):
         refit_cfg = dataclasses.replace(cfg, stop_after=best_epoch, seed=cfg.seed + i)
         where = out if seeds == 1 else out.with_name(f"{out.name}.refit-{i}")
-        refits.append(train(everything, [], vocab, model_config, refit_cfg, where, init_from=init_from, info=info,
-                            progress=not quiet))  # fmt: skip
-    model = refits[0] if seeds == 1 else average_checkpoints([out.with_name(f"{out.name}.refit-{i}")
-                                                              for i in range(seeds)])  # fmt: skip
+        refits.append(
+            train(
+                everything,
+                [],
+                vocab,
+                model_config,
+                refit_cfg,
+                where,
+                init_from=init_from,
+                info=info,
+                progress=not quiet,
+            )
+        )
+    model = (
+        refits[0] if seeds == 1 else average_checkpoints([out.with_name(f"{out.name}.refit-{i}") for i in range(seeds)])
+    )
     refit_history = refits[0].metrics["history"]
-    model.metrics.update(history=validated.metrics["history"], best=validated.metrics["best"],
-                         stopped=validated.metrics["stopped"],
-                         refit={"epochs": best_epoch, "headlines": len(everything), "seeds": seeds,
-                                "history": refit_history})  # fmt: skip
+    model.metrics.update(
+        history=validated.metrics["history"],
+        best=validated.metrics["best"],
+        stopped=validated.metrics["stopped"],
+        refit={"epochs": best_epoch, "headlines": len(everything), "seeds": seeds, "history": refit_history},
+    )
     model.metrics.pop("soup", None)
     save_checkpoint(model, out)
     return model
@@ -436,8 +625,16 @@ def merge_form_counts(*sources: Any) -> dict[str, Any]:
     return merged
 
 
-def _pretrain(headlines: Any, paths: list[str], val_percent: float, vocab: Any, model_config: Any,
-              cfg: Any, out: Path, quiet: bool) -> Any:  # fmt: skip
+def _pretrain(
+    headlines: Any,
+    paths: list[str],
+    val_percent: float,
+    vocab: Any,
+    model_config: Any,
+    cfg: Any,
+    out: Path,
+    quiet: bool,
+) -> Any:
     """Stage 1 of --pretrain-data: train on the other corpus with the final vocabulary, beside ``out``."""
     from .data import split
     from .train import train
@@ -448,8 +645,10 @@ def _pretrain(headlines: Any, paths: list[str], val_percent: float, vocab: Any, 
     done, resume = _finished_stage(pre_out, model_config, vocab, cfg, (len(tr), len(va)))
     if done is not None:
         return done
-    info = {"data": {"paths": [str(p) for p in paths], "summary": headlines.summary(), "val_percent": val_percent},
-            "stage": "pretrain"}  # fmt: skip
+    info = {
+        "data": {"paths": [str(p) for p in paths], "summary": headlines.summary(), "val_percent": val_percent},
+        "stage": "pretrain",
+    }
     return train(tr, va, vocab, model_config, cfg, pre_out, resume=resume, info=info, progress=not quiet)
 
 
@@ -457,8 +656,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .checkpoint import load_model
     from .generate import generate, make_options
 
-    opts = make_options(num=args.num, max_words=args.max_words, temperature=args.temperature, top_k=args.top_k,
-                        top_p=args.top_p, seed=args.seed, precision=args.precision)  # fmt: skip
+    opts = make_options(
+        num=args.num,
+        max_words=args.max_words,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        precision=args.precision,
+    )
     model = load_model(_checkpoint_arg(args.checkpoint), device=args.device)
     result = generate(model, args.prompt, options=opts)
     if result.unknown_words:
@@ -483,11 +689,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(headlines.summary(), file=sys.stderr)
     ev = evaluate(model, headlines.texts, batch_size=args.batch_size)
     if args.json:
-        print(json.dumps({"perplexity": ev.perplexity, "unk_rate": ev.unk_rate, "headlines": ev.headlines,
-                          "tokens": ev.tokens}))  # fmt: skip
+        print(
+            json.dumps(
+                {"perplexity": ev.perplexity, "unk_rate": ev.unk_rate, "headlines": ev.headlines, "tokens": ev.tokens}
+            )
+        )
     else:
-        print(f"perplexity {ev.perplexity:.2f} over {ev.tokens:,} tokens of {ev.headlines:,} headlines "
-              f"(<eos> included); unknown words {ev.unk_rate:.1%}")  # fmt: skip
+        print(
+            f"perplexity {ev.perplexity:.2f} over {ev.tokens:,} tokens of {ev.headlines:,} headlines "
+            f"(<eos> included); unknown words {ev.unk_rate:.1%}"
+        )
     return 0
 
 

@@ -161,10 +161,8 @@ def read_file(path: Path, column: str | None = None) -> tuple[list[str], FileRep
     """The raw headline cells of one file (.csv by column name, anything else one headline a line)."""
     report = FileReport(path=str(path))
     text, report.encoding = _read_text(path)
-    if path.suffix.lower() == ".csv":
-        cells = _csv_cells(path, text, column, report)
-    else:
-        cells = text.splitlines()
+    is_csv = path.suffix.lower() == ".csv"
+    cells = _csv_cells(path, text, column, report) if is_csv else text.splitlines()
     report.rows = len(cells)
     return cells, report
 

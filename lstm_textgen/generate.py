@@ -86,8 +86,7 @@ def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or isinstance(value, float)
-        and (not math.isfinite(value) or value != int(value))
+        or (isinstance(value, float) and (not math.isfinite(value) or value != int(value)))
     ):
         raise ValueError(f"{name} must be a whole number from {lo} to {hi}, got {value!r}")
     value = int(value)
@@ -139,7 +138,7 @@ class Options:
 
     def step_dtype(self, device: torch.device) -> torch.dtype:
         """The dtype of the generation step's matrix products on ``device``."""
-        if self.precision == "bfloat16" or self.precision == "auto" and native_bfloat16(device):
+        if self.precision == "bfloat16" or (self.precision == "auto" and native_bfloat16(device)):
             return torch.bfloat16
         return torch.float32
 
@@ -337,11 +336,8 @@ def stream(model: HeadlineModel, prompt: str = "", **options: Any) -> Iterator[G
 
 def generate(model: HeadlineModel, prompt: str = "", **options: Any) -> Generation:
     """All headlines of a request, at once. Options as in :class:`Options`."""
-    result = None
-    for result in stream(model, prompt, **options):
-        pass
-    assert result is not None
-    return result
+    *_, last = stream(model, prompt, **options)
+    return last
 
 
 __all__ = ["Generation", "Headline", "Options", "generate", "make_options", "prepare_prompt", "stream"]

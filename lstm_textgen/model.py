@@ -63,12 +63,23 @@ class ModelConfig:
 
     @classmethod
     def tutorial(cls, vocab_size: int, weights_dtype: str = "float32") -> ModelConfig:
-        """The tutorial's sizes: Embedding(V, 16) -> LSTM(16, 64, 5 layers) -> Linear(128, V) -> ReLU -> Linear(V, V)."""
+        """The tutorial's sizes: Embedding(V, 16) -> LSTM(16, 64, 5 layers) -> Linear(128, V) -> ReLU ->
+        Linear(V, V)."""
         return cls(
-            vocab_size=vocab_size, arch="tutorial", num_layers=5, emb_dim=16, hidden_dim=64,
-            emb_dropout=0.0, input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0, weight_drop=0.0,
-            tie_weights=False, residual=False, weights_dtype=weights_dtype,
-        )  # fmt: skip
+            vocab_size=vocab_size,
+            arch="tutorial",
+            num_layers=5,
+            emb_dim=16,
+            hidden_dim=64,
+            emb_dropout=0.0,
+            input_dropout=0.0,
+            hidden_dropout=0.0,
+            output_dropout=0.0,
+            weight_drop=0.0,
+            tie_weights=False,
+            residual=False,
+            weights_dtype=weights_dtype,
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -119,8 +130,9 @@ def next_token_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str =
     """Cross-entropy of time-major logits [T, B, V] (``forward(..., time_major=True)``) against targets
     [B, T], padding ignored; ``reduction="none"`` gives [B, T]. Training and evaluation both use it."""
     t, b, v = logits.shape
-    nll = F.cross_entropy(logits.float().reshape(t * b, v), targets.t().reshape(t * b), ignore_index=PAD_ID,
-                          reduction=reduction)  # fmt: skip
+    nll = F.cross_entropy(
+        logits.float().reshape(t * b, v), targets.t().reshape(t * b), ignore_index=PAD_ID, reduction=reduction
+    )
     return nll.view(t, b).t() if reduction == "none" else nll
 
 
@@ -139,7 +151,8 @@ def pair_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 class LSTMNet(nn.Module):
-    """Embedding -> ``num_layers`` stacked LSTMs (one ``nn.LSTM`` a layer, so dropout can sit between) -> tied decoder."""
+    """Embedding -> ``num_layers`` stacked LSTMs (one ``nn.LSTM`` a layer, so dropout can sit between) ->
+    tied decoder."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -176,8 +189,9 @@ class LSTMNet(nn.Module):
             return torch.func.functional_call(layer, {"weight_hh_l0": w}, (x, state))
         return layer(x, state)
 
-    def forward(self, tokens: torch.Tensor, state: LSTMState | None = None,
-                time_major: bool = False) -> tuple[torch.Tensor, LSTMState]:  # fmt: skip
+    def forward(
+        self, tokens: torch.Tensor, state: LSTMState | None = None, time_major: bool = False
+    ) -> tuple[torch.Tensor, LSTMState]:
         """tokens [B, T] -> next-token logits [B, T, V] (``time_major``: a contiguous [T, B, V]) and the state
         after the last step.
 
@@ -202,8 +216,9 @@ class LSTMNet(nn.Module):
             return F.linear(x, self.embedding.weight, self.decoder_bias)
         return self.decoder(x)
 
-    def step(self, tokens: torch.Tensor, state: LSTMState,
-             dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, LSTMState]:  # fmt: skip
+    def step(
+        self, tokens: torch.Tensor, state: LSTMState, dtype: torch.dtype = torch.float32
+    ) -> tuple[torch.Tensor, LSTMState]:
         """One generation step (no dropout): tokens [B] -> logits [B, V].
 
         Fused LSTM cells instead of nn.LSTM's sequence machinery: the same arithmetic, about 5x less
@@ -215,8 +230,9 @@ class LSTMNet(nn.Module):
         new_state: LSTMState = []
         for i, layer in enumerate(self.layers):
             h, c = state[i]
-            h, c = torch.lstm_cell(x, (h[0], c[0]), layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0,
-                                   layer.bias_hh_l0)  # fmt: skip
+            h, c = torch.lstm_cell(
+                x, (h[0], c[0]), layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0
+            )
             x = h + x if self.cfg.residual and i > 0 else h
             new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
         return self._decode(x), new_state
@@ -234,8 +250,9 @@ class LSTMNet(nn.Module):
         weights = self._mixed_weights(dtype)
         return lambda tokens, state: self._step_mixed(tokens, state, dtype, weights)
 
-    def _step_mixed(self, tokens: torch.Tensor, state: LSTMState, dtype: torch.dtype,
-                    weights: tuple) -> tuple[torch.Tensor, LSTMState]:  # fmt: skip
+    def _step_mixed(
+        self, tokens: torch.Tensor, state: LSTMState, dtype: torch.dtype, weights: tuple
+    ) -> tuple[torch.Tensor, LSTMState]:
         """The step with its matrix products in ``dtype`` (bfloat16) and everything else in float32: the
         state, the gates' nonlinearities, the residuals and the logits.
 
@@ -278,8 +295,10 @@ class LSTMNet(nn.Module):
         hid = self.cfg.hidden_dim
         order = torch.cat([torch.arange(0, 2 * hid), torch.arange(3 * hid, 4 * hid), torch.arange(2 * hid, 3 * hid)])
         with torch.no_grad():
-            layers = [(torch.cat([w_ih, w_hh], dim=1)[order].t().contiguous().to(dtype), (b_ih + b_hh)[order].float())
-                      for w_ih, w_hh, b_ih, b_hh in lstm]  # fmt: skip
+            layers = [
+                (torch.cat([w_ih, w_hh], dim=1)[order].t().contiguous().to(dtype), (b_ih + b_hh)[order].float())
+                for w_ih, w_hh, b_ih, b_hh in lstm
+            ]
             decoder = [(w.t().contiguous().to(dtype), b.float()) for w, b in linears]
         built = (layers, decoder)
         self.__dict__["_mixed_cache"] = (key, built)
@@ -322,8 +341,9 @@ class TutorialNet(nn.Module):
         x, _ = self.lstm(self.embedding(windows))
         return self.fc2(F.relu(self.fc1(x.reshape(x.size(0), -1))))
 
-    def forward(self, tokens: torch.Tensor, state: torch.Tensor | None = None,
-                time_major: bool = False) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    def forward(
+        self, tokens: torch.Tensor, state: torch.Tensor | None = None, time_major: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens [B, T] -> logits [B, T, V] (``time_major``: [T, B, V]); the state is the token before ``tokens``
         (``<bos>`` at the start)."""
         b, t = tokens.shape
@@ -404,12 +424,29 @@ class HeadlineModel(
         write_model_files(self, save_directory)
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision=None, cache_dir=None, force_download=False,
-                         local_files_only=False, token=None, map_location: str = "cpu", **_: Any):  # fmt: skip
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision=None,
+        cache_dir=None,
+        force_download=False,
+        local_files_only=False,
+        token=None,
+        map_location: str = "cpu",
+        **_: Any,
+    ):
         from .checkpoint import load_model
 
-        return load_model(model_id, device=map_location, revision=revision, cache_dir=cache_dir,
-                          force_download=force_download, local_files_only=local_files_only, token=token)  # fmt: skip
+        return load_model(
+            model_id,
+            device=map_location,
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+        )
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         from .checkpoint import model_card_text

@@ -196,7 +196,7 @@ def headline_words(tokens: list[str], forms: Mapping[str, str] | None = None) ->
     last = len(tokens) - 1
     for i, w in enumerate(tokens):
         form = (i > 0 and forms.get(f"{tokens[i - 1]} {w}")) or forms.get(w) or _default_form(w)
-        if any(c.isupper() for c in form[1:]) or 0 < i < last and not any(c.isupper() for c in form):
+        if any(c.isupper() for c in form[1:]) or (0 < i < last and not any(c.isupper() for c in form)):
             out.append(form)
         else:
             out.append(_capitalise(form))

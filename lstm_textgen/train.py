@@ -156,8 +156,13 @@ def _digest(texts: Sequence[str]) -> str:
 # --- training state for --resume, as safetensors tensors + JSON (no pickle) -----------------------
 
 
-def _pack_state(model: HeadlineModel, opt: torch.optim.Optimizer, meta: dict[str, Any],
-                ema: dict[str, torch.Tensor] | None, best: dict[str, torch.Tensor] | None) -> tuple[dict, dict]:  # fmt: skip
+def _pack_state(
+    model: HeadlineModel,
+    opt: torch.optim.Optimizer,
+    meta: dict[str, Any],
+    ema: dict[str, torch.Tensor] | None,
+    best: dict[str, torch.Tensor] | None,
+) -> tuple[dict, dict]:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"ema.{k}": v for k, v in (ema or {}).items()})
     # the best weights in full precision (model.safetensors may hold them in float16)
@@ -175,8 +180,13 @@ def _pack_state(model: HeadlineModel, opt: torch.optim.Optimizer, meta: dict[str
     return tensors, meta
 
 
-def _unpack_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any], model: HeadlineModel,
-                  opt: torch.optim.Optimizer, ema: dict[str, torch.Tensor] | None) -> torch.Tensor | None:  # fmt: skip
+def _unpack_state(
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    model: HeadlineModel,
+    opt: torch.optim.Optimizer,
+    ema: dict[str, torch.Tensor] | None,
+) -> torch.Tensor | None:
     """Restore model and optimizer (and the weight average, in place); returns the RNG state, to set
     just before training goes on."""
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
@@ -211,8 +221,10 @@ def transfer_weights(model: HeadlineModel, source: HeadlineModel) -> dict[str, i
             if name not in src:
                 continue
             s = src[name]
-            if name in ("net.embedding.weight", "net.decoder_bias", "net.decoder.weight", "net.decoder.bias") \
-                    and s.shape[1:] == t.shape[1:]:  # fmt: skip
+            if (
+                name in ("net.embedding.weight", "net.decoder_bias", "net.decoder.weight", "net.decoder.bias")
+                and s.shape[1:] == t.shape[1:]
+            ):
                 t[di] = s[si].to(t.dtype)
                 rows += len(row_map)
                 copied += 1
@@ -260,8 +272,10 @@ def train(
     model.vocab = vocab
     if init_from is not None:
         stats = transfer_weights(model, init_from)
-        say(f"initialised from a pre-trained model: {stats['tensors']} tensors, "
-            f"{stats['shared_words']}/{stats['words']} vocabulary rows")  # fmt: skip
+        say(
+            f"initialised from a pre-trained model: {stats['tensors']} tensors, "
+            f"{stats['shared_words']}/{stats['words']} vocabulary rows"
+        )
     model.to(device)
     opt = _make_optimizer(model, cfg)
 
@@ -269,14 +283,21 @@ def train(
     lengths = [len(s) for s in train_seqs]
     from torch.utils.data import DistributedSampler
 
-    sampler = DistributedSampler(range(len(train_seqs)), num_replicas=dist_info.world_size, rank=dist_info.rank,
-                                 shuffle=True, seed=cfg.seed)  # fmt: skip
+    sampler = DistributedSampler(
+        range(len(train_seqs)), num_replicas=dist_info.world_size, rank=dist_info.rank, shuffle=True, seed=cfg.seed
+    )
     steps_per_epoch = math.ceil(len(sampler) / cfg.batch_size)
     lr_at = _lr_lambda(cfg, steps_per_epoch * cfg.epochs)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
 
-    meta: dict[str, Any] = {"epoch": 0, "step": 0, "best_val_loss": math.inf, "best_epoch": 0, "bad_epochs": 0,
-                            "history": []}  # fmt: skip
+    meta: dict[str, Any] = {
+        "epoch": 0,
+        "step": 0,
+        "best_val_loss": math.inf,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "history": [],
+    }
     data_digest = _digest(train_texts) + _digest(val_texts)
     # the weight average: float32 copies of every floating tensor, updated after each step
     ema = {k: v.detach().clone().float() for k, v in model.state_dict().items()} if cfg.ema > 0 else None
@@ -322,19 +343,21 @@ def train(
         judge = HeadlineModel(model_config).to(device)
         judge.vocab = vocab
     base_metrics = dict(info or {})
-    base_metrics.update({
-        "parameters": model.num_parameters(),
-        "model_config": model_config.to_dict(),
-        "train_config": dataclasses.asdict(cfg),
-        "device": str(device),
-        "autocast": str(amp_dtype).removeprefix("torch.") if use_amp else None,
-        "world_size": dist_info.world_size,
-        "backend": dist_info.backend,
-        "train_headlines": len(train_texts),
-        "val_headlines": len(val_texts),
-        "train_tokens": sum(lengths) - len(lengths),
-        "example_prompts": common_openings(train_texts, vocab, 12),
-    })  # fmt: skip
+    base_metrics.update(
+        {
+            "parameters": model.num_parameters(),
+            "model_config": model_config.to_dict(),
+            "train_config": dataclasses.asdict(cfg),
+            "device": str(device),
+            "autocast": str(amp_dtype).removeprefix("torch.") if use_amp else None,
+            "world_size": dist_info.world_size,
+            "backend": dist_info.backend,
+            "train_headlines": len(train_texts),
+            "val_headlines": len(val_texts),
+            "train_tokens": sum(lengths) - len(lengths),
+            "example_prompts": common_openings(train_texts, vocab, 12),
+        }
+    )
 
     def fill_snapshot(stopped: str) -> None:
         if best_state is not None:
@@ -392,8 +415,9 @@ def train(
                     nll = pair_nll(logits, tgt)
                     pair_sum, pairs = pair_sum + float(nll.sum()), pairs + nll.numel()
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"training loss became {loss.item()} at step {meta['step']}; "
-                                             "try a lower --lr")  # fmt: skip
+                    raise FloatingPointError(
+                        f"training loss became {loss.item()} at step {meta['step']}; try a lower --lr"
+                    )
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(opt)
@@ -411,8 +435,11 @@ def train(
                 tokens += n_tok
                 if hasattr(bar, "set_postfix"):
                     el = time.perf_counter() - t0
-                    bar.set_postfix(loss=f"{loss_sum / tokens:.3f}", tok_s=f"{tokens * dist_info.world_size / el:,.0f}",
-                                    refresh=False)  # fmt: skip
+                    bar.set_postfix(
+                        loss=f"{loss_sum / tokens:.3f}",
+                        tok_s=f"{tokens * dist_info.world_size / el:,.0f}",
+                        refresh=False,
+                    )
             seconds = time.perf_counter() - t0
             if dist_info.world_size > 1:
                 loss_sum, tokens = _all_reduce_sum(loss_sum, tokens, device)
@@ -431,10 +458,17 @@ def train(
                 extra = {"train_pair_loss": pair_sum / max(pairs, 1)}
                 if val_texts:
                     extra["val_pair_loss"] = val.pair_loss
-            row = {"epoch": epoch, "train_loss": loss_sum / tokens, "val_loss": val_loss if val_texts else None,
-                   "val_ppl": val_ppl,
-                   "tokens_per_s": tokens / seconds, "seconds": seconds, "lr": sched.get_last_lr()[0],
-                   "padding_share": pad, **(extra if tutorial else {})}  # fmt: skip
+            row = {
+                "epoch": epoch,
+                "train_loss": loss_sum / tokens,
+                "val_loss": val_loss if val_texts else None,
+                "val_ppl": val_ppl,
+                "tokens_per_s": tokens / seconds,
+                "seconds": seconds,
+                "lr": sched.get_last_lr()[0],
+                "padding_share": pad,
+                **(extra if tutorial else {}),
+            }
             if dist_info.world_size > 1:
                 row["rank_batches"] = _gather_digests(mine, device)
             meta["history"].append(row)
@@ -471,8 +505,11 @@ def train(
             save("running" if epoch < (cfg.stop_after or cfg.epochs) else stopped)
         finished = True
     except KeyboardInterrupt:
-        say(f"interrupted: the best checkpoint so far (epoch {meta['best_epoch']}) is at {out}"
-            if meta["best_epoch"] else "interrupted before the first epoch ended: nothing saved")  # fmt: skip
+        say(
+            f"interrupted: the best checkpoint so far (epoch {meta['best_epoch']}) is at {out}"
+            if meta["best_epoch"]
+            else "interrupted before the first epoch ended: nothing saved"
+        )
         raise
     finally:
         stop.restore()

@@ -134,8 +134,10 @@ def build_vocab(
         for ws in extra:
             more.update(ws)
         chosen = set(ranked)
-        ranked += sorted((w for w, c in more.items() if c >= extra_min_count and w not in chosen and w not in SPECIALS),
-                         key=lambda w: (-more[w], w))  # fmt: skip
+        ranked += sorted(
+            (w for w, c in more.items() if c >= extra_min_count and w not in chosen and w not in SPECIALS),
+            key=lambda w: (-more[w], w),
+        )
     if max_vocab is not None:
         ranked = ranked[: max_vocab - len(SPECIALS)]
     return Vocab((*SPECIALS, *ranked), choose_forms(form_counts or {}, ranked))

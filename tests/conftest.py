@@ -25,7 +25,7 @@ needs_nyt = pytest.mark.skipif(
     not SHARED_NYT.is_dir(), reason=f"real NYT headlines not found at {SHARED_NYT} (only CI and dev machines have them)"
 )
 
-TINY_MODEL = dict(emb_dim=32, hidden_dim=48, num_layers=5)
+TINY_MODEL = {"emb_dim": 32, "hidden_dim": 48, "num_layers": 5}
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +43,16 @@ def tiny_checkpoint(tmp_path_factory, headlines_txt) -> Path:
     tr, va = split(hl.texts, 10)
     vocab = build_vocab((t.split() for t in tr), min_count=2)
     cfg = ModelConfig(vocab_size=len(vocab), **TINY_MODEL)
-    train(tr, va, vocab, cfg, TrainConfig(epochs=6, batch_size=16, lr=1e-2, warmup_steps=10, seed=0), out,
-          info={"data": {"summary": hl.summary()}}, progress=False)  # fmt: skip
+    train(
+        tr,
+        va,
+        vocab,
+        cfg,
+        TrainConfig(epochs=6, batch_size=16, lr=1e-2, warmup_steps=10, seed=0),
+        out,
+        info={"data": {"summary": hl.summary()}},
+        progress=False,
+    )
     return out
 
 
@@ -59,8 +67,9 @@ def cased_checkpoint(tmp_path_factory, headlines_txt) -> Path:
     tr, va = split(hl.texts, 10)
     vocab = build_vocab((t.split() for t in hl.texts), min_count=1, form_counts=hl.form_counts)
     cfg = ModelConfig(vocab_size=len(vocab), **TINY_MODEL)
-    train(tr, va, vocab, cfg, TrainConfig(epochs=2, batch_size=16, lr=1e-2, warmup_steps=10, seed=0), out,
-          progress=False)  # fmt: skip
+    train(
+        tr, va, vocab, cfg, TrainConfig(epochs=2, batch_size=16, lr=1e-2, warmup_steps=10, seed=0), out, progress=False
+    )
     return out
 
 
@@ -80,8 +89,9 @@ def run_cli(*args, timeout: float = 120, env: dict | None = None):
     """``python -m lstm_textgen ARGS`` in a real subprocess, from the repository root."""
     import subprocess
 
-    return subprocess.run(cli_command(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        cli_command(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})}
+    )
 
 
 def free_port() -> int:
@@ -91,8 +101,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(checkpoint: Path, max_queue: int | None = None, concurrency: int | None = None,
-                stream_every: float = 0.0):  # fmt: skip
+def running_app(
+    checkpoint: Path, max_queue: int | None = None, concurrency: int | None = None, stream_every: float = 0.0
+):
     """The real app (app.py's build_demo and launch options) served in-process on a free port; yields its URL.
 
     Streams every word (stream_every 0), where the app spaces updates 50 ms apart: the tiny test model
@@ -101,9 +112,15 @@ def running_app(checkpoint: Path, max_queue: int | None = None, concurrency: int
     import app
     from lstm_textgen import load_model
 
-    demo, url = app.serve(load_model(checkpoint), "127.0.0.1", free_port(), max_queue=max_queue or app.MAX_QUEUE,
-                          concurrency=concurrency or app.CONCURRENCY, stream_every=stream_every,
-                          block=False)  # fmt: skip
+    demo, url = app.serve(
+        load_model(checkpoint),
+        "127.0.0.1",
+        free_port(),
+        max_queue=max_queue or app.MAX_QUEUE,
+        concurrency=concurrency or app.CONCURRENCY,
+        stream_every=stream_every,
+        block=False,
+    )
     try:
         yield url
     finally:

@@ -36,14 +36,22 @@ def test_check_request_accepts_the_ui_values():
 
 @pytest.mark.parametrize(
     "args, message",
-    [(("x", 0, 0.8, 5, 0, 0.9, None), "Max words"), (("x", 41, 0.8, 5, 0, 0.9, None), "Max words"),
-     (("x", 10, -0.1, 5, 0, 0.9, None), "Temperature"), (("x", 10, math.nan, 5, 0, 0.9, None), "Temperature"),
-     (("x", 10, math.inf, 5, 0, 0.9, None), "Temperature"), (("x", 10, 0.8, 11, 0, 0.9, None), "Number of headlines"),
-     (("x", 10, 0.8, 2.5, 0, 0.9, None), "Number of headlines"), (("x", 10, 0.8, 5, -1, 0.9, None), "Top-k"),
-     (("x", 10, 0.8, 5, 0, 0, None), "Top-p"), (("x", 10, 0.8, 5, 0, 0.9, -3), "Random seed"),
-     (("x", "ten", 0.8, 5, 0, 0.9, None), "Max words"), (("x", 10, True, 5, 0, 0.9, None), "Temperature"),
-     ((["a list"], 10, 0.8, 5, 0, 0.9, None), "seed words must be text")],
-)  # fmt: skip
+    [
+        (("x", 0, 0.8, 5, 0, 0.9, None), "Max words"),
+        (("x", 41, 0.8, 5, 0, 0.9, None), "Max words"),
+        (("x", 10, -0.1, 5, 0, 0.9, None), "Temperature"),
+        (("x", 10, math.nan, 5, 0, 0.9, None), "Temperature"),
+        (("x", 10, math.inf, 5, 0, 0.9, None), "Temperature"),
+        (("x", 10, 0.8, 11, 0, 0.9, None), "Number of headlines"),
+        (("x", 10, 0.8, 2.5, 0, 0.9, None), "Number of headlines"),
+        (("x", 10, 0.8, 5, -1, 0.9, None), "Top-k"),
+        (("x", 10, 0.8, 5, 0, 0, None), "Top-p"),
+        (("x", 10, 0.8, 5, 0, 0.9, -3), "Random seed"),
+        (("x", "ten", 0.8, 5, 0, 0.9, None), "Max words"),
+        (("x", 10, True, 5, 0, 0.9, None), "Temperature"),
+        ((["a list"], 10, 0.8, 5, 0, 0.9, None), "seed words must be text"),
+    ],
+)
 def test_check_request_refuses_bad_values_with_a_message(args, message):
     with pytest.raises(gr.Error) as e:
         app.check_request(*args)
@@ -51,8 +59,9 @@ def test_check_request_refuses_bad_values_with_a_message(args, message):
 
 
 def test_headlines_html_sets_seed_apart_and_escapes_everything():
-    h = lt.Headline(prompt_words=["<script>alert(1)</script>"], words=["<b>bold</b>", "news"], probs=[0.5, 0.5],
-                    ended=True)  # fmt: skip
+    h = lt.Headline(
+        prompt_words=["<script>alert(1)</script>"], words=["<b>bold</b>", "news"], probs=[0.5, 0.5], ended=True
+    )
     result = lt.Generation([h], h.prompt_words, [], False, seed=1, done=True)
     page = app.headlines_html(result)
     assert "<script>" not in page and "<b>" not in page
@@ -73,7 +82,7 @@ def test_generate_ui_streams_then_fills_the_word_view(tiny_model):
     first_html = steps[0][0]
     assert first_html.count("<li>") == 3 and 'class="seed">Trump Zyzzyva' in first_html
     last = steps[-1]
-    html_out, note, data, pick, view, position, alts = last
+    html_out, note, data, _pick, view, _position, alts = last
     assert "zyzzyva" in note and "Random seed used: `5`" in note
     assert data["unknown_words"] == ["zyzzyva"] and len(data["headlines"]) == 3
     assert view[0] == ("Trump ", "seed") and view[1] == ("Zyzzyva ", "seed")
@@ -89,9 +98,17 @@ def test_generate_ui_streams_then_fills_the_word_view(tiny_model):
 
 
 def test_word_view_bands_and_alternatives():
-    data = {"headlines": [{"prompt_words": ["the"], "words": ["gop", "votes"], "probs": [0.7, 0.005],
-                           "text": "The G.O.P. Votes",
-                           "alternatives": [[["gop", 0.7], ["<eos>", 0.1]], [["votes", 0.005]]]}]}  # fmt: skip
+    data = {
+        "headlines": [
+            {
+                "prompt_words": ["the"],
+                "words": ["gop", "votes"],
+                "probs": [0.7, 0.005],
+                "text": "The G.O.P. Votes",
+                "alternatives": [[["gop", 0.7], ["<eos>", 0.1]], [["votes", 0.005]]],
+            }
+        ]
+    }
     assert app.word_view(data, 0) == [("The ", "seed"), ("G.O.P. ", "likely (≥ 50%)"), ("Votes ", "rare (< 1%)")]
     assert app.alternatives(data, 0, 0) == {"gop": 0.7, "⟨end of headline⟩": 0.1}
     assert app.position_choices(data, 0) == [("1. G.O.P.  (70%)", 0), ("2. Votes  (0%)", 1)]
@@ -160,10 +177,15 @@ def test_api_unknown_words_and_empty_seed(server):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(("x", 500, 0.8, 2, 0, 0.9, 1), "Max words"), (("x", 10, 9.5, 2, 0, 0.9, 1), "Temperature"),
-     (("x", 10, 0.8, 1000, 0, 0.9, 1), "Number of headlines"), (("x", "many", 0.8, 2, 0, 0.9, 1), "Max words"),
-     (("x", 10, 0.8, 2, 0, 0.9, -1), "Random seed"), (("x", 10, "hot", 2, 0, 0.9, 1), "Temperature")],
-)  # fmt: skip
+    [
+        (("x", 500, 0.8, 2, 0, 0.9, 1), "Max words"),
+        (("x", 10, 9.5, 2, 0, 0.9, 1), "Temperature"),
+        (("x", 10, 0.8, 1000, 0, 0.9, 1), "Number of headlines"),
+        (("x", "many", 0.8, 2, 0, 0.9, 1), "Max words"),
+        (("x", 10, 0.8, 2, 0, 0.9, -1), "Random seed"),
+        (("x", 10, "hot", 2, 0, 0.9, 1), "Temperature"),
+    ],
+)
 def test_api_bad_values_get_a_clear_error_and_the_server_stays_up(server, args, message):
     from gradio_client.exceptions import AppError
 
@@ -234,10 +256,21 @@ def test_env_vars_pick_host_and_port(monkeypatch):
 
 
 def test_missing_checkpoint_is_one_clear_message(tmp_path):
-    proc = subprocess.run([sys.executable, "app.py", "--checkpoint", str(tmp_path / "nope")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "app.py", "--checkpoint", str(tmp_path / "nope")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "Train one with" in proc.stderr
-    env_proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                              env={**__import__("os").environ, "LSTM_TEXTGEN_CHECKPOINT": str(tmp_path / "env")})  # fmt: skip
+    env_proc = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "LSTM_TEXTGEN_CHECKPOINT": str(tmp_path / "env")},
+    )
     assert env_proc.returncode == 1 and str(tmp_path / "env") in env_proc.stderr

@@ -16,8 +16,15 @@ import pytest
 from conftest import ROOT
 
 CHROMIUM = os.environ.get("LSTM_TEXTGEN_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(os.environ.get("LSTM_TEXTGEN_ARTIFACTS", ROOT / "test-artifacts"))
 
 

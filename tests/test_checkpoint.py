@@ -99,7 +99,7 @@ def test_mismatched_config_and_weights(tiny_checkpoint, tmp_path):
     cfg["hidden_dim"] -= 1
     cfg["num_layers"] = 4
     (c / CONFIG_FILE).write_text(json.dumps(cfg))
-    with pytest.raises(CheckpointError, match="unexpected net.layers.4"):
+    with pytest.raises(CheckpointError, match=r"unexpected net\.layers\.4"):
         load_model(c)
 
 
@@ -155,7 +155,7 @@ def test_pickle_is_never_executed(tiny_checkpoint, tmp_path):
 
 
 def test_missing_local_folder_says_how_to_train(tmp_path):
-    with pytest.raises(CheckpointError, match="no such checkpoint folder. Train one with"):
+    with pytest.raises(CheckpointError, match=r"no such checkpoint folder\. Train one with"):
         load_model(tmp_path / "nothing")
 
 

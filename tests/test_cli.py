@@ -50,8 +50,26 @@ def test_generate_prints_headlines(cli_checkpoint):
 
 
 def test_generate_json_and_unknown_words(cli_checkpoint):
-    proc = run("generate", "--checkpoint", cli_checkpoint, "--prompt", "senate zyzzyva", "--num", "2",
-               "--temperature", "0", "--top-k", "5", "--top-p", "0.9", "--max-words", "6", "--seed", "1", "--json")  # fmt: skip
+    proc = run(
+        "generate",
+        "--checkpoint",
+        cli_checkpoint,
+        "--prompt",
+        "senate zyzzyva",
+        "--num",
+        "2",
+        "--temperature",
+        "0",
+        "--top-k",
+        "5",
+        "--top-p",
+        "0.9",
+        "--max-words",
+        "6",
+        "--seed",
+        "1",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["unknown_words"] == ["zyzzyva"] and data["seed"] == 1
@@ -95,8 +113,10 @@ def test_data_errors_are_one_line(tmp_path):
 
 def test_checkpoint_errors_are_one_line(tmp_path):
     assert_clean_error(run("generate", "--checkpoint", tmp_path / "none"), "Train one with")
-    assert_clean_error(run("evaluate", "--checkpoint", tmp_path / "none", "--data", DATA / "headlines.txt"),
-                       "no such checkpoint folder")  # fmt: skip
+    assert_clean_error(
+        run("evaluate", "--checkpoint", tmp_path / "none", "--data", DATA / "headlines.txt"),
+        "no such checkpoint folder",
+    )
 
 
 def test_push_without_network_is_a_clear_error(cli_checkpoint):
@@ -118,15 +138,17 @@ def test_every_flag_has_help():
 
 def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
     out = tmp_path / "m"
-    log = open(tmp_path / "stderr.txt", "w+")  # a file, not a pipe: a full pipe would stall the trainer
-    proc = subprocess.Popen(cli_command("train", "--data", DATA / "headlines.txt", "--out", out, "--epochs", "500",
-                                        "--patience", "500", *TINY), cwd=ROOT, stderr=log, text=True)  # fmt: skip
-    deadline = time.time() + 120
-    while not (out / "metrics.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    assert (out / "metrics.json").exists()
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
+    cmd = cli_command(
+        "train", "--data", DATA / "headlines.txt", "--out", out, "--epochs", "500", "--patience", "500", *TINY
+    )
+    with open(tmp_path / "stderr.txt", "w+") as log:  # a file, not a pipe: a full pipe would stall the trainer
+        proc = subprocess.Popen(cmd, cwd=ROOT, stderr=log, text=True)
+        deadline = time.time() + 120
+        while not (out / "metrics.json").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert (out / "metrics.json").exists()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
     err = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode == 130
     assert "interrupted: the best checkpoint so far" in err and "Traceback" not in err
@@ -141,8 +163,21 @@ def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
 
 def test_pretrain_then_fine_tune_in_one_command(tmp_path):
     out = tmp_path / "ft"
-    args = ["train", "--data", DATA / "headlines.txt", "--pretrain-data", DATA / "pretrain.txt", "--pretrain-epochs", "2",
-            "--out", out, "--epochs", "2", "--quiet", *TINY]  # fmt: skip
+    args = [
+        "train",
+        "--data",
+        DATA / "headlines.txt",
+        "--pretrain-data",
+        DATA / "pretrain.txt",
+        "--pretrain-epochs",
+        "2",
+        "--out",
+        out,
+        "--epochs",
+        "2",
+        "--quiet",
+        *TINY,
+    ]
     proc = run(*args)
     assert proc.returncode == 0, proc.stderr
     assert "pre-training on 300 headlines" in proc.stderr and "initialised from a pre-trained model" in proc.stderr
@@ -152,9 +187,23 @@ def test_pretrain_then_fine_tune_in_one_command(tmp_path):
         (out / "vocab.json").read_text()
     )
     assert "markets" not in json.loads((out / "vocab.json").read_text())["tokens"]  # a word of pretrain.txt only
-    wider = run("train", "--data", DATA / "headlines.txt", "--pretrain-data", DATA / "pretrain.txt",
-                "--pretrain-epochs", "1", "--pretrain-min-count", "2", "--out", tmp_path / "wide", "--epochs", "1",
-                "--quiet", *TINY)  # fmt: skip
+    wider = run(
+        "train",
+        "--data",
+        DATA / "headlines.txt",
+        "--pretrain-data",
+        DATA / "pretrain.txt",
+        "--pretrain-epochs",
+        "1",
+        "--pretrain-min-count",
+        "2",
+        "--out",
+        tmp_path / "wide",
+        "--epochs",
+        "1",
+        "--quiet",
+        *TINY,
+    )
     assert wider.returncode == 0, wider.stderr
     assert "markets" in json.loads((tmp_path / "wide" / "vocab.json").read_text())["tokens"]
     again = run(*args)  # the finished pre-training is reused, not redone
@@ -165,8 +214,23 @@ def test_time_split_refit_and_printed_forms(tmp_path):
     """--val-data validates on other files (taken out of --data), --refit trains again on everything for the
     best epoch count, and the vocabulary learns how words are printed; the model prints them."""
     out = tmp_path / "model"
-    proc = run("train", "--data", DATA / "headlines.txt", DATA / "cased.txt", "--val-data", DATA / "cased.txt",
-               "--refit", "--min-count", "1", "--out", out, "--epochs", "3", "--quiet", *TINY)  # fmt: skip
+    proc = run(
+        "train",
+        "--data",
+        DATA / "headlines.txt",
+        DATA / "cased.txt",
+        "--val-data",
+        DATA / "cased.txt",
+        "--refit",
+        "--min-count",
+        "1",
+        "--out",
+        out,
+        "--epochs",
+        "3",
+        "--quiet",
+        *TINY,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "400 training and 18 validation headlines" in proc.stderr  # cased.txt's 18 left training
     assert "refit: 418 headlines (training and validation) for" in proc.stderr
@@ -182,26 +246,57 @@ def test_time_split_refit_and_printed_forms(tmp_path):
     assert "gop" in json.loads((out / "vocab.json").read_text())["tokens"]
     forms = json.loads((out / "vocab.json").read_text(encoding="utf-8"))["forms"]
     assert forms["gop"] == "G.O.P." and forms["whats"] == "What’s" and forms["going on"] == "On"
-    gen = run("generate", "--checkpoint", out, "--prompt", "whats going on with the gop", "--temperature", "0",
-              "--max-words", "2", "--json")  # fmt: skip
+    gen = run(
+        "generate",
+        "--checkpoint",
+        out,
+        "--prompt",
+        "whats going on with the gop",
+        "--temperature",
+        "0",
+        "--max-words",
+        "2",
+        "--json",
+    )
     data = json.loads(gen.stdout)
     assert data["headlines"][0]["text"].startswith("What’s Going On With the G.O.P.")
     assert data["headlines"][0]["prompt_words"] == ["whats", "going", "on", "with", "the", "gop"]  # tokens stay
 
 
 def test_val_data_errors_are_clear(tmp_path):
-    proc = run("train", "--data", DATA / "headlines.txt", "--val-data", tmp_path / "missing.csv", "--out",
-               tmp_path / "m", *TINY)  # fmt: skip
+    proc = run(
+        "train",
+        "--data",
+        DATA / "headlines.txt",
+        "--val-data",
+        tmp_path / "missing.csv",
+        "--out",
+        tmp_path / "m",
+        *TINY,
+    )
     assert_clean_error(proc, "missing.csv", "no such file")
-    proc = run("train", "--data", DATA / "headlines.txt", "--val-data", DATA / "headlines.txt", "--out",
-               tmp_path / "m", *TINY)  # fmt: skip
+    proc = run(
+        "train", "--data", DATA / "headlines.txt", "--val-data", DATA / "headlines.txt", "--out", tmp_path / "m", *TINY
+    )
     assert_clean_error(proc, "no training headlines")
 
 
 def test_tutorial_arch_reports_the_tutorials_own_loss(tmp_path):
     out = tmp_path / "tut"
-    proc = run("train", "--data", DATA / "headlines.txt", "--out", out, "--arch", "tutorial", "--epochs", "2",
-               "--ema", "0", "--quiet")  # fmt: skip
+    proc = run(
+        "train",
+        "--data",
+        DATA / "headlines.txt",
+        "--out",
+        out,
+        "--arch",
+        "tutorial",
+        "--epochs",
+        "2",
+        "--ema",
+        "0",
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "pair loss" in proc.stderr
     row = json.loads((out / "metrics.json").read_text())["history"][-1]
@@ -217,9 +312,15 @@ def test_average_makes_one_model_of_the_runs_mean_weights(tiny_checkpoint, cased
     from lstm_textgen import ModelConfig, TrainConfig, load_model, train
 
     first = load_model(tiny_checkpoint)
-    other = train(["apple backs a new tax plan"] * 4 + ["senate votes"] * 4, ["apple votes"], first.vocab,
-                  ModelConfig(vocab_size=len(first.vocab), emb_dim=32, hidden_dim=48), TrainConfig(epochs=1, seed=5),
-                  tmp_path / "other", progress=False)  # fmt: skip
+    other = train(
+        ["apple backs a new tax plan"] * 4 + ["senate votes"] * 4,
+        ["apple votes"],
+        first.vocab,
+        ModelConfig(vocab_size=len(first.vocab), emb_dim=32, hidden_dim=48),
+        TrainConfig(epochs=1, seed=5),
+        tmp_path / "other",
+        progress=False,
+    )
     proc = run("average", "--checkpoints", tiny_checkpoint, tmp_path / "other", "--out", tmp_path / "soup")
     assert proc.returncode == 0, proc.stderr
     soup = load_model(tmp_path / "soup")
@@ -228,28 +329,57 @@ def test_average_makes_one_model_of_the_runs_mean_weights(tiny_checkpoint, cased
     assert [s["source"] for s in soup.metrics["soup"]] == [str(tiny_checkpoint), str(tmp_path / "other")]
     assert run("generate", "--checkpoint", tmp_path / "soup", "--seed", "0").returncode == 0
     shutil.rmtree(tmp_path / "soup")
-    assert_clean_error(run("average", "--checkpoints", tiny_checkpoint, cased_checkpoint, "--out", tmp_path / "x"),
-                       "differs", "only runs of one recipe")  # fmt: skip
+    assert_clean_error(
+        run("average", "--checkpoints", tiny_checkpoint, cased_checkpoint, "--out", tmp_path / "x"),
+        "differs",
+        "only runs of one recipe",
+    )
     assert_clean_error(run("average", "--checkpoints", tiny_checkpoint, "--out", tmp_path / "x"), "at least two")
 
 
 def test_refit_seeds_average_the_refits(tmp_path):
     out = tmp_path / "soup"
-    proc = run("train", "--data", DATA / "headlines.txt", "--val-data", DATA / "cased.txt", "--refit",
-               "--refit-seeds", "2", "--out", out, "--epochs", "2", "--quiet", *TINY)  # fmt: skip
+    proc = run(
+        "train",
+        "--data",
+        DATA / "headlines.txt",
+        "--val-data",
+        DATA / "cased.txt",
+        "--refit",
+        "--refit-seeds",
+        "2",
+        "--out",
+        out,
+        "--epochs",
+        "2",
+        "--quiet",
+        *TINY,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "2 times (seeds 0..1), averaged" in proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["refit"]["seeds"] == 2 and "soup" not in metrics
     assert (tmp_path / "soup.refit-0").is_dir() and (tmp_path / "soup.refit-1").is_dir()
-    assert_clean_error(run("train", "--data", DATA / "headlines.txt", "--refit-seeds", "2", "--out", tmp_path / "x"),
-                       "needs --refit")  # fmt: skip
+    assert_clean_error(
+        run("train", "--data", DATA / "headlines.txt", "--refit-seeds", "2", "--out", tmp_path / "x"), "needs --refit"
+    )
 
 
 def test_mix_data_trains_on_more_headlines_without_new_words(tmp_path):
     out = tmp_path / "mix"
-    proc = run("train", "--data", DATA / "headlines.txt", "--mix-data", DATA / "pretrain.txt", "--out", out,
-               "--epochs", "1", "--quiet", *TINY)  # fmt: skip
+    proc = run(
+        "train",
+        "--data",
+        DATA / "headlines.txt",
+        "--mix-data",
+        DATA / "pretrain.txt",
+        "--out",
+        out,
+        "--epochs",
+        "1",
+        "--quiet",
+        *TINY,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "mixed into training: 300 headlines" in proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())

@@ -13,13 +13,40 @@ from lstm_textgen import generate, load_model
 
 def test_two_processes_train_on_different_batches_and_rank_0_writes_one_checkpoint(tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "lstm_textgen", "train", "--data", str(DATA / "headlines.txt"), "--out", str(out), "--epochs", "2",
-           "--emb-dim", "32", "--hidden-dim", "48", "--batch-size", "16", "--lr", "0.01", "--warmup-steps", "10",
-           "--device", "cpu", "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "lstm_textgen",
+        "train",
+        "--data",
+        str(DATA / "headlines.txt"),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--emb-dim",
+        "32",
+        "--hidden-dim",
+        "48",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.01",
+        "--warmup-steps",
+        "10",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
     try:
         _, err = proc.communicate(timeout=300)
     finally:

@@ -116,10 +116,25 @@ def test_to_dict_is_plain_data(tiny_model):
 
 @pytest.mark.parametrize(
     "options",
-    [dict(num=0), dict(num=101), dict(max_words=0), dict(max_words=1000), dict(temperature=-1),
-     dict(temperature=math.nan), dict(temperature=math.inf), dict(top_k=-1), dict(top_p=0), dict(top_p=1.5),
-     dict(seed=-5), dict(num="3"), dict(num=2.5), dict(num=True), dict(colour="blue"), dict(precision="fp8")],
-)  # fmt: skip
+    [
+        {"num": 0},
+        {"num": 101},
+        {"max_words": 0},
+        {"max_words": 1000},
+        {"temperature": -1},
+        {"temperature": math.nan},
+        {"temperature": math.inf},
+        {"top_k": -1},
+        {"top_p": 0},
+        {"top_p": 1.5},
+        {"seed": -5},
+        {"num": "3"},
+        {"num": 2.5},
+        {"num": True},
+        {"colour": "blue"},
+        {"precision": "fp8"},
+    ],
+)
 def test_invalid_options_are_one_clear_value_error(tiny_model, options):
     with pytest.raises(ValueError) as e:
         generate(tiny_model, "trump", **options)

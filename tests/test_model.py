@@ -56,7 +56,7 @@ def test_tutorial_architecture_matches_the_tutorial():
     windows = torch.randint(4, 200, (3, 2))
     assert net.window_logits(windows).shape == (3, 200)
     seq = torch.randint(4, 200, (2, 6))
-    logits, state = m(seq)
+    logits, _state = m(seq)
     assert logits.shape == (2, 6, 200)
     # position t sees exactly the window (t-1, t)
     assert torch.allclose(logits[:, 3], net.window_logits(seq[:, 2:4]), atol=1e-5)
@@ -78,9 +78,16 @@ def test_dropout_only_in_training():
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(vocab_size=0), dict(arch="gpt"), dict(num_layers=0), dict(emb_dropout=1.0), dict(hidden_dim=2.5),
-     dict(weight_drop=-0.1), dict(tie_weights="yes")],
-)  # fmt: skip
+    [
+        {"vocab_size": 0},
+        {"arch": "gpt"},
+        {"num_layers": 0},
+        {"emb_dropout": 1.0},
+        {"hidden_dim": 2.5},
+        {"weight_drop": -0.1},
+        {"tie_weights": "yes"},
+    ],
+)
 def test_config_validation(bad):
     with pytest.raises(ValueError):
         ModelConfig(**{"vocab_size": 50, **bad})
@@ -122,8 +129,9 @@ def test_generation_step_reads_like_the_sequence_forward(changes):
     """Token by token through step() gives the forward's next-token distribution: exactly in float32, and
     within bfloat16's rounding with the bfloat16 products generation uses on CPUs that have them."""
     torch.manual_seed(0)
-    m = HeadlineModel(ModelConfig(**{"vocab_size": 60, "emb_dim": 16, "hidden_dim": 16, "num_layers": 3,
-                                     **changes})).eval()  # fmt: skip
+    m = HeadlineModel(
+        ModelConfig(**{"vocab_size": 60, "emb_dim": 16, "hidden_dim": 16, "num_layers": 3, **changes})
+    ).eval()
     with torch.no_grad():
         for p in m.parameters():
             p.mul_(4)  # beyond the small initial weights, so the layers are not all near-linear

@@ -32,8 +32,15 @@ def test_train_a_few_steps_on_april_2017_then_generate(tmp_path):
     vocab = build_vocab((t.split() for t in tr), min_count=2, form_counts=hl.form_counts)
     assert vocab.forms["trumps"] == "Trump’s" and vocab.forms["us"] == "U.S."  # printed as the Times prints them
     cfg = ModelConfig(vocab_size=len(vocab), emb_dim=32, hidden_dim=64)
-    train(tr, va, vocab, cfg, TrainConfig(epochs=2, batch_size=32, lr=5e-3, warmup_steps=5), tmp_path / "m",
-          progress=False)  # fmt: skip
+    train(
+        tr,
+        va,
+        vocab,
+        cfg,
+        TrainConfig(epochs=2, batch_size=32, lr=5e-3, warmup_steps=5),
+        tmp_path / "m",
+        progress=False,
+    )
     model = load_model(tmp_path / "m")
     assert model.config.num_layers == 5
     result = generate(model, "Trump’s new", num=3, seed=0, max_words=12)

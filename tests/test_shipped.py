@@ -14,8 +14,9 @@ def test_every_shipped_file_is_under_10_mb():
 
 
 def test_it_prints_headlines_as_the_times_does():
-    proc = run("generate", "--checkpoint", SHIPPED, "--prompt", "whats going on", "--temperature", "0",
-               "--max-words", "2")  # fmt: skip
+    proc = run(
+        "generate", "--checkpoint", SHIPPED, "--prompt", "whats going on", "--temperature", "0", "--max-words", "2"
+    )
     assert proc.returncode == 0, proc.stderr
     assert all(line.startswith("What’s Going On") for line in proc.stdout.strip().splitlines()), proc.stdout
     forms = json.loads((SHIPPED / "vocab.json").read_text(encoding="utf-8"))["forms"]

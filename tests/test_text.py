@@ -54,9 +54,18 @@ def test_headline_case_is_the_times_style():
 
 def test_printed_words_keep_what_cleaning_removes():
     assert printed_words("“Fire and Fury” — Trump’s Warning to the G.O.P. on 1,000 iPhones") == [
-        ("fire", "Fire"), ("and", "and"), ("fury", "Fury"), ("trumps", "Trump’s"), ("warning", "Warning"),
-        ("to", "to"), ("the", "the"), ("gop", "G.O.P."), ("on", "on"), ("1000", "1,000"), ("iphones", "iPhones"),
-    ]  # fmt: skip
+        ("fire", "Fire"),
+        ("and", "and"),
+        ("fury", "Fury"),
+        ("trumps", "Trump’s"),
+        ("warning", "Warning"),
+        ("to", "to"),
+        ("the", "the"),
+        ("gop", "G.O.P."),
+        ("on", "on"),
+        ("1000", "1,000"),
+        ("iphones", "iPhones"),
+    ]
     assert printed_words("They're 'Here'") == [("theyre", "They’re"), ("here", "Here")]  # straight quotes curled
     assert [t for t, _ in printed_words("Café—Société 🌀 ｔｅｘｔ!")] == clean("Café—Société 🌀 ｔｅｘｔ!").split()
 
@@ -89,13 +98,26 @@ def test_sentence_case_and_words_after_a_hyphen_teach_only_spellings():
     assert _learned("Nadal wins French Open Title", "Federer wins Wimbledon Again Today") == {}
     assert _learned("The Re-election of a Senator Looms", "Why a Re-election Bid Failed Again") == {}
     # but a spelling is a spelling anywhere: "iPhone" and "what’s" (capitalised, as a headline prints it)
-    assert _learned("Apple says the new iPhone is late", "why the iPhone costs more and what’s next",
-                    "Markets: what’s wrong with them") == {"iphone": "iPhone", "whats": "What’s"}  # fmt: skip
+    assert _learned(
+        "Apple says the new iPhone is late",
+        "why the iPhone costs more and what’s next",
+        "Markets: what’s wrong with them",
+    ) == {"iphone": "iPhone", "whats": "What’s"}
 
 
 def test_a_full_stop_or_colon_is_not_part_of_the_next_words_form():
     assert printed_words("The Party Is Over. Now What? Mr. Trump and Gov. Brown")[3:7] == [
-        ("over", "Over"), ("now", "Now"), ("what", "What"), ("mr", "Mr.")]  # fmt: skip
+        ("over", "Over"),
+        ("now", "Now"),
+        ("what", "What"),
+        ("mr", "Mr."),
+    ]
     # after "Recap:" the Times capitalises whatever comes: that says nothing of "the" after "recap"
-    assert _learned("Girls Season 6 Recap: The End of the Affair", "Girls Season 6 Recap: The Last Dance Begins",
-                    "Girls Season 6 Recap: The Bitter End of It") == {}  # fmt: skip
+    assert (
+        _learned(
+            "Girls Season 6 Recap: The End of the Affair",
+            "Girls Season 6 Recap: The Last Dance Begins",
+            "Girls Season 6 Recap: The Bitter End of It",
+        )
+        == {}
+    )

@@ -15,7 +15,7 @@ def corpus(headlines_txt):
     return tr, va, vocab, ModelConfig(vocab_size=len(vocab), **TINY_MODEL)
 
 
-FAST = dict(batch_size=16, lr=1e-2, warmup_steps=10, seed=0)
+FAST = {"batch_size": 16, "lr": 1e-2, "warmup_steps": 10, "seed": 0}
 
 
 def test_validation_loss_falls(tiny_checkpoint):
@@ -82,8 +82,15 @@ def test_early_stopping_keeps_the_best_epoch(corpus, tmp_path):
     # validated on the headlines read backwards: once the model has learnt the word order of the training
     # text, the better it gets the worse it does there, so validation loss climbs within a few epochs
     va = [" ".join(reversed(t.split())) for t in va]
-    m = train(tr, va, vocab, cfg, TrainConfig(epochs=30, patience=2, batch_size=8, lr=0.01, warmup_steps=0, seed=0),
-              tmp_path / "es", progress=False)  # fmt: skip
+    m = train(
+        tr,
+        va,
+        vocab,
+        cfg,
+        TrainConfig(epochs=30, patience=2, batch_size=8, lr=0.01, warmup_steps=0, seed=0),
+        tmp_path / "es",
+        progress=False,
+    )
     hist = m.metrics["history"]
     assert m.metrics["stopped"] == "early_stopping" and len(hist) < 30
     best = min(hist, key=lambda h: h["val_loss"])
@@ -95,8 +102,9 @@ def test_early_stopping_keeps_the_best_epoch(corpus, tmp_path):
 
 def test_tutorial_arch_trains_too(corpus, tmp_path):
     tr, va, vocab, _ = corpus
-    m = train(tr, va, vocab, ModelConfig.tutorial(len(vocab)), TrainConfig(epochs=2, **FAST), tmp_path / "tut",
-              progress=False)  # fmt: skip
+    m = train(
+        tr, va, vocab, ModelConfig.tutorial(len(vocab)), TrainConfig(epochs=2, **FAST), tmp_path / "tut", progress=False
+    )
     h = m.metrics["history"]
     assert h[-1]["val_loss"] < h[0]["val_loss"]
     assert load_model(tmp_path / "tut").config.arch == "tutorial"
@@ -106,7 +114,7 @@ def test_pretrained_start_copies_shared_words(corpus, tiny_checkpoint, tmp_path)
     from lstm_textgen.model import HeadlineModel
     from lstm_textgen.train import transfer_weights
 
-    tr, va, vocab, cfg = corpus
+    _tr, _va, vocab, cfg = corpus
     src = load_model(tiny_checkpoint)
     fresh = HeadlineModel(cfg)
     fresh.vocab = vocab
@@ -115,9 +123,13 @@ def test_pretrained_start_copies_shared_words(corpus, tiny_checkpoint, tmp_path)
     assert torch.equal(fresh.net.embedding.weight, src.net.embedding.weight)
 
 
-BAD_TRAIN_CONFIGS = [(dict(epochs=0), "epochs must be at least 1"), (dict(lr=0), "lr must be"),
-                     (dict(lr=float("nan")), "lr must be"), (dict(patience=0), "patience"),
-                     (dict(epochs=3, stop_after=4), "stop_after must be from 0 to epochs")]  # fmt: skip
+BAD_TRAIN_CONFIGS = [
+    ({"epochs": 0}, "epochs must be at least 1"),
+    ({"lr": 0}, "lr must be"),
+    ({"lr": float("nan")}, "lr must be"),
+    ({"patience": 0}, "patience"),
+    ({"epochs": 3, "stop_after": 4}, "stop_after must be from 0 to epochs"),
+]
 
 
 @pytest.mark.parametrize("bad, message", BAD_TRAIN_CONFIGS)

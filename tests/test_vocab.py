@@ -31,7 +31,7 @@ def test_encode_unknown_words_become_unk():
 
 
 def test_json_round_trip_exact(tmp_path):
-    v = build_vocab(HEADLINES + [["café", "東京"]], min_count=1)
+    v = build_vocab([*HEADLINES, ["café", "東京"]], min_count=1)
     v.save(tmp_path / "vocab.json")
     w = Vocab.load(tmp_path / "vocab.json")
     assert w == v and w.stoi == v.stoi
@@ -40,13 +40,18 @@ def test_json_round_trip_exact(tmp_path):
 
 @pytest.mark.parametrize(
     "text",
-    ["not json", "[]", '{"format": "other", "tokens": []}', '{"format": "lstm_textgen.vocab/1", "tokens": ["a"]}',
-     '{"format": "lstm_textgen.vocab/1", "tokens": ["<pad>", "<unk>", "<bos>", "<eos>", "a", "a"]}'],
-)  # fmt: skip
+    [
+        "not json",
+        "[]",
+        '{"format": "other", "tokens": []}',
+        '{"format": "lstm_textgen.vocab/1", "tokens": ["a"]}',
+        '{"format": "lstm_textgen.vocab/1", "tokens": ["<pad>", "<unk>", "<bos>", "<eos>", "a", "a"]}',
+    ],
+)
 def test_bad_vocab_files_are_clear_errors(tmp_path, text):
     f = tmp_path / "vocab.json"
     f.write_text(text)
-    with pytest.raises(CheckpointError, match="vocab.json"):
+    with pytest.raises(CheckpointError, match=r"vocab\.json"):
         Vocab.load(f)
 
 
@@ -79,6 +84,9 @@ def test_extra_words_join_after_the_training_words_and_max_vocab_still_caps():
     assert v.words == ("china", "signs", "trump", "merger")  # trump is already in; bank (once) is not
     assert build_vocab(HEADLINES, min_count=2, extra=extra, extra_min_count=0) == build_vocab(HEADLINES, min_count=2)
     assert build_vocab(HEADLINES, min_count=2, max_vocab=7, extra=extra, extra_min_count=1).words == (
-        "china", "signs", "trump")  # fmt: skip
+        "china",
+        "signs",
+        "trump",
+    )
     with pytest.raises(ValueError, match="extra_min_count"):
         build_vocab(HEADLINES, extra_min_count=-1)
