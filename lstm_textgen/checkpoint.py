@@ -13,6 +13,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,77 @@ def write_model_files(model: HeadlineModel, folder: str | os.PathLike) -> None:
     (folder / METRICS_FILE).write_text(json.dumps(model.metrics, indent=1, sort_keys=True), encoding="utf-8")
 
 
-def write_train_state(folder: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+# --- training state, for --resume: safetensors tensors + JSON ---------------------------------
+
+
+@dataclass
+class TrainState:
+    """What ``--resume`` needs beyond the model files."""
+
+    model: dict[str, torch.Tensor]  # the live weights
+    optimizer: dict[str, Any]  # as ``Optimizer.state_dict()`` gives it
+    averaged: dict[str, torch.Tensor]  # the weight average's (empty: none kept)
+    best: dict[str, torch.Tensor]  # the best weights in full precision (model.safetensors may hold float16)
+    rng: torch.Tensor | None  # torch's CPU generator, so dropout goes on where it left off
+    progress: dict[str, Any]  # the loop's counters and history (``train.Progress`` as JSON)
+
+
+_PREFIXES = ("model.", "ema.", "best.")  # the live weights, their average, the best; then optim.N.NAME, rng.torch
+
+
+def pack_train_state(state: TrainState) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors = {f"{prefix}{k}": v for prefix, part in zip(_PREFIXES, (state.model, state.averaged, state.best))
+               for k, v in part.items()}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, st in state.optimizer["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{idx}.{k}"] = v
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    if state.rng is not None:
+        tensors["rng.torch"] = state.rng
+    meta = dict(state.progress, optim_groups=state.optimizer["param_groups"], optim_scalars=scalars)
+    return tensors, meta
+
+
+def unpack_train_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> TrainState:
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    optim: dict[int, dict[str, Any]] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, idx, name = k.split(".", 2)
+            optim.setdefault(int(idx), {})[name] = v
+    for idx, st in meta.get("optim_scalars", {}).items():
+        optim.setdefault(int(idx), {}).update(st)
+    progress = {k: v for k, v in meta.items() if k not in ("optim_groups", "optim_scalars")}
+    return TrainState(
+        model=part("model."),
+        optimizer={"state": optim, "param_groups": meta["optim_groups"]},
+        averaged=part("ema."),
+        best=part("best."),
+        rng=tensors.get("rng.torch"),
+        progress=progress,
+    )
+
+
+def write_train_state(folder: Path, state: TrainState) -> None:
     from safetensors.torch import save_file
 
+    tensors, meta = pack_train_state(state)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     save_file(tensors, str(folder / TRAIN_STATE_FILE), metadata={"format": FORMAT, "state": json.dumps(meta)})
+
+
+def read_train_state(folder: str | os.PathLike) -> TrainState:
+    file = Path(folder) / TRAIN_STATE_FILE
+    tensors, meta = _read_tensors(file)
+    try:
+        return unpack_train_state(tensors, json.loads(meta["state"]))
+    except (KeyError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{file}: has no readable training state ({_first_line(e)})") from None
 
 
 def _finish_tree(folder: Path) -> None:
@@ -121,7 +188,7 @@ def recover_interrupted_save(path: str | os.PathLike) -> None:
 def save_checkpoint(
     model: HeadlineModel,
     path: str | os.PathLike,
-    train_state: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
+    train_state: TrainState | None = None,
 ) -> Path:
     """Write the whole folder beside ``path`` and rename it into place: a kill at any moment leaves
     either the old checkpoint or the new one, never half of one."""
@@ -139,7 +206,7 @@ def save_checkpoint(
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
         model.save_pretrained(tmp)
         if train_state is not None:
-            write_train_state(tmp, *train_state)
+            write_train_state(tmp, train_state)
         _finish_tree(tmp)
         if path.exists():
             old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
@@ -344,15 +411,6 @@ def average_checkpoints(paths: list[str | os.PathLike]) -> HeadlineModel:
         first.metrics, soup=[{"source": str(p), "best": m.metrics.get("best")} for p, m in zip(paths, models)]
     )
     return first
-
-
-def read_train_state(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    file = Path(folder) / TRAIN_STATE_FILE
-    tensors, meta = _read_tensors(file)
-    try:
-        return tensors, json.loads(meta["state"])
-    except (KeyError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{file}: has no readable training state ({_first_line(e)})") from None
 
 
 def torch_device(name: str | torch.device | None = None) -> torch.device:

@@ -10,44 +10,57 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import math
 import os
 import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.optim.swa_utils import AveragedModel
+from torch.utils.data import DistributedSampler
 
 from . import checkpoint as ckpt
 from .data import bucketed_batches, common_openings, encode_all, pad_batch, padding_share
+from .distributed import Dist, all_reduce_sum, gather_digests, init_distributed, leave
 from .errors import CheckpointError
 from .evaluate import evaluate
 from .model import HeadlineModel, ModelConfig, native_bfloat16, next_token_nll, pair_nll
 from .vocab import PAD_ID, Vocab
 
 
+def _opt(default: Any, help: str, **cli: Any) -> Any:
+    """A config field with its command-line help (the CLI builds its flags from these)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train (the model's shape is in ModelConfig)."""
 
-    epochs: int = 12
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 0.1
-    clip: float = 0.5
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.05  # the cosine schedule ends at lr * this
-    patience: int = 6  # epochs without a better validation loss before stopping
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True  # mixed precision where the hardware has it: CUDA, or bfloat16 on a CPU with AVX512-BF16/AMX
-    ema: float = 0.995  # if > 0, validate and keep an exponential moving average of the weights (decay a step)
-    stop_after: int = 0  # stop after this many epochs of the ``epochs``-long schedule (0: run it all); for a refit
+    epochs: int = _opt(12, "most epochs")
+    batch_size: int = _opt(32, "headlines a batch")
+    lr: float = _opt(3e-3, "AdamW peak learning rate")
+    weight_decay: float = _opt(0.1, "AdamW weight decay (on weight matrices, not biases)")
+    clip: float = _opt(0.5, "gradient norm clip, 0 = off")
+    warmup_steps: int = _opt(100, "linear warm-up steps before the cosine decay")
+    min_lr_ratio: float = _opt(0.05, "final learning rate as a share of --lr")
+    patience: int = _opt(6, "stop after this many epochs without a better validation loss")
+    seed: int = _opt(0, "random seed for a reproducible run")
+    device: str = _opt("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1, mps")
+    amp: bool = _opt(
+        True,
+        "mixed precision where the hardware has it: CUDA, or bfloat16 on a CPU with AVX512-BF16/AMX",
+        flag="no-amp",
+    )
+    ema: float = _opt(
+        0.995, "keep (and validate) an exponential moving average of the weights with this decay a step; 0 = off"
+    )
+    stop_after: int = _opt(0, "stop after this many epochs of the schedule (0: run it all); for a refit", flag=None)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -64,36 +77,46 @@ class TrainConfig:
         if not 0 <= self.ema < 1:
             raise ValueError("ema must be in [0, 1)")
 
+    @property
+    def last_epoch(self) -> int:
+        return self.stop_after or self.epochs
+
 
 @dataclass
-class Dist:
-    """This process's place in a torchrun job (world_size 1 when run alone)."""
+class Progress:
+    """Where a run is: saved with the training state, so ``--resume`` goes on from here."""
 
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    backend: str | None = None
+    epoch: int = 0
+    step: int = 0
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
+    def best(self, validated: bool) -> dict[str, Any]:
+        judged = validated and math.isfinite(self.best_val_loss)
+        loss = self.best_val_loss if judged else None
+        return {"epoch": self.best_epoch, "val_loss": loss, "val_ppl": math.exp(loss) if judged else None}
 
 
-def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
-    """Join the torchrun process group if launched by torchrun; pick this rank's GPU."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist(), device
-    import torch.distributed as dist
+@dataclass
+class _Run:
+    """One training run's parts, built once by :func:`_setup`."""
 
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    if device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
-    return Dist(rank, world, local_rank, backend), device
+    cfg: TrainConfig
+    model: HeadlineModel
+    net: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None  # the autocast precision; None: float32 throughout
+    averaged: AveragedModel | None  # the weight average, validated and kept instead of the live weights
+    device: torch.device
+    dist: Dist
+    seqs: list[list[int]]
+    sampler: DistributedSampler
+    progress: Progress = field(default_factory=Progress)
+    best_weights: dict[str, torch.Tensor] | None = None  # on the CPU
 
 
 class _StopRequest:
@@ -153,60 +176,6 @@ def _digest(texts: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-# --- training state for --resume, as safetensors tensors + JSON (no pickle) -----------------------
-
-
-def _pack_state(
-    model: HeadlineModel,
-    opt: torch.optim.Optimizer,
-    meta: dict[str, Any],
-    ema: dict[str, torch.Tensor] | None,
-    best: dict[str, torch.Tensor] | None,
-) -> tuple[dict, dict]:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    tensors.update({f"ema.{k}": v for k, v in (ema or {}).items()})
-    # the best weights in full precision (model.safetensors may hold them in float16)
-    tensors.update({f"best.{k}": v for k, v in (best or {}).items()})
-    sd = opt.state_dict()
-    scalars: dict[str, dict[str, Any]] = {}
-    for idx, st in sd["state"].items():
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"optim.{idx}.{k}"] = v
-            else:
-                scalars.setdefault(str(idx), {})[k] = v
-    tensors["rng.torch"] = torch.get_rng_state()
-    meta = dict(meta, optim_groups=sd["param_groups"], optim_scalars=scalars)
-    return tensors, meta
-
-
-def _unpack_state(
-    tensors: dict[str, torch.Tensor],
-    meta: dict[str, Any],
-    model: HeadlineModel,
-    opt: torch.optim.Optimizer,
-    ema: dict[str, torch.Tensor] | None,
-) -> torch.Tensor | None:
-    """Restore model and optimizer (and the weight average, in place); returns the RNG state, to set
-    just before training goes on."""
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
-    state: dict[int, dict[str, Any]] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, idx, name = k.split(".", 2)
-            state.setdefault(int(idx), {})[name] = v
-    for idx, st in meta.get("optim_scalars", {}).items():
-        state.setdefault(int(idx), {}).update(st)
-    opt.load_state_dict({"state": state, "param_groups": meta["optim_groups"]})
-    if ema is not None:
-        for k, v in ema.items():
-            v.copy_(tensors[f"ema.{k}"])
-    return tensors.get("rng.torch")
-
-
-# --- the loop -------------------------------------------------------------------------------------
-
-
 def transfer_weights(model: HeadlineModel, source: HeadlineModel) -> dict[str, int]:
     """Start from a pre-trained model (e.g. on a bigger corpus): copy every tensor whose shape fits;
     embedding rows and decoder biases are copied word by word, so the vocabularies may differ."""
@@ -263,266 +232,291 @@ def train(
             "validation needs a fixed epoch count (stop_after)"
         )
     out = Path(out)
-    device = ckpt.torch_device(cfg.device)
-    dist_info, device = init_distributed(device)
-    say = (log or (lambda s: print(s, file=sys.stderr))) if dist_info.main else (lambda s: None)
-
-    torch.manual_seed(cfg.seed)
-    model = HeadlineModel(model_config)
-    model.vocab = vocab
-    if init_from is not None:
-        stats = transfer_weights(model, init_from)
-        say(
-            f"initialised from a pre-trained model: {stats['tensors']} tensors, "
-            f"{stats['shared_words']}/{stats['words']} vocabulary rows"
-        )
-    model.to(device)
-    opt = _make_optimizer(model, cfg)
-
-    train_seqs = encode_all(train_texts, vocab)
-    lengths = [len(s) for s in train_seqs]
-    from torch.utils.data import DistributedSampler
-
-    sampler = DistributedSampler(
-        range(len(train_seqs)), num_replicas=dist_info.world_size, rank=dist_info.rank, shuffle=True, seed=cfg.seed
-    )
-    steps_per_epoch = math.ceil(len(sampler) / cfg.batch_size)
-    lr_at = _lr_lambda(cfg, steps_per_epoch * cfg.epochs)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-
-    meta: dict[str, Any] = {
-        "epoch": 0,
-        "step": 0,
-        "best_val_loss": math.inf,
-        "best_epoch": 0,
-        "bad_epochs": 0,
-        "history": [],
-    }
-    data_digest = _digest(train_texts) + _digest(val_texts)
-    # the weight average: float32 copies of every floating tensor, updated after each step
-    ema = {k: v.detach().clone().float() for k, v in model.state_dict().items()} if cfg.ema > 0 else None
-    best_state = None
-    rng_state = None
-    if resume:
-        ckpt.recover_interrupted_save(out)
-        try:
-            tensors, saved = ckpt.read_train_state(out)
-            saved_cfg = ckpt.read_config(out)
-        except CheckpointError as e:
-            raise CheckpointError(f"cannot resume from {out}: {e}") from None
-        if saved_cfg != model_config:
-            raise CheckpointError(f"cannot resume from {out}: its model config differs from this run's")
-        if saved.get("data_digest") != data_digest:
-            raise CheckpointError(f"cannot resume from {out}: it was trained on other data or another split")
-        rng_state = _unpack_state(tensors, saved, model, opt, ema)
-        meta.update({k: saved[k] for k in meta})
-        best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or ckpt.load_model(
-            out
-        ).state_dict()
-        sched.last_epoch = meta["step"]
-        for group in opt.param_groups:
-            group["lr"] = group["initial_lr"] * lr_at(meta["step"])
-        say(f"resuming from {out} after epoch {meta['epoch']} (best val loss {meta['best_val_loss']:.4f})")
-
-    # CPU autocast runs the LSTM and decoder products in bfloat16: 1.4x the tokens/s where the CPU has bfloat16
-    # instructions, with the same validation perplexity (bench/results/speed.md); elsewhere it would be emulated
-    use_amp = cfg.amp and (device.type == "cuda" or native_bfloat16(device))
-    amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    ddp_model: torch.nn.Module = model
-    if dist_info.world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    params = list(model.parameters())
-    snapshot = HeadlineModel(model_config)  # CPU copy that holds the best weights for saving
+    run = _setup(train_texts, vocab, model_config, cfg, init_from, log)
+    say = _talker(run.dist, log)
+    snapshot = HeadlineModel(model_config)  # a CPU copy that holds the best weights for saving
     snapshot.vocab = vocab
-    judge = None
-    if ema is not None:  # a second model on the device, to validate the averaged weights
-        judge = HeadlineModel(model_config).to(device)
-        judge.vocab = vocab
-    base_metrics = dict(info or {})
-    base_metrics.update(
-        {
-            "parameters": model.num_parameters(),
-            "model_config": model_config.to_dict(),
-            "train_config": dataclasses.asdict(cfg),
-            "device": str(device),
-            "autocast": str(amp_dtype).removeprefix("torch.") if use_amp else None,
-            "world_size": dist_info.world_size,
-            "backend": dist_info.backend,
-            "train_headlines": len(train_texts),
-            "val_headlines": len(val_texts),
-            "train_tokens": sum(lengths) - len(lengths),
-            "example_prompts": common_openings(train_texts, vocab, 12),
-        }
-    )
-
-    def fill_snapshot(stopped: str) -> None:
-        if best_state is not None:
-            snapshot.load_state_dict(best_state)
-        else:
-            snapshot.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        best_loss = meta["best_val_loss"]
-        judged = bool(val_texts) and math.isfinite(best_loss)
-        best = {
-            "epoch": meta["best_epoch"],
-            "val_loss": best_loss if judged else None,
-            "val_ppl": math.exp(best_loss) if judged else None,
-        }
-        snapshot.metrics = dict(base_metrics, history=meta["history"], stopped=stopped, best=best)
+    if cfg.ema > 0:  # built like the model, drawing from the generator as it always has: seeded runs repeat
+        run.averaged = AveragedModel(HeadlineModel(model_config).to(run.device), multi_avg_fn=_ema_update(cfg.ema))
+        run.averaged.module.vocab = vocab
+        run.averaged.update_parameters(run.model)  # the first "average" is the starting weights
+    data_digest = _digest(train_texts) + _digest(val_texts)
+    rng = _restore(run, out, model_config, data_digest, say) if resume else None
+    metrics = dict(info or {}, **_run_metrics(run, train_texts, val_texts, vocab))
+    if rng is not None:  # last, so nothing above (building models) shifts the dropout masks
+        torch.set_rng_state(rng)
 
     def save(stopped: str) -> None:
-        if not dist_info.main:
-            return
-        fill_snapshot(stopped)
-        state = _pack_state(model, opt, dict(meta, data_digest=data_digest), ema, best_state)
-        ckpt.save_checkpoint(snapshot, out, train_state=state)
+        if run.dist.main:
+            _fill(snapshot, run, metrics, stopped, bool(val_texts))
+            ckpt.save_checkpoint(snapshot, out, train_state=_train_state(run, data_digest))
 
-    if ema is not None:  # the same tensors every step: the average and the weights it follows, in one order
-        ema_tensors = list(ema.values())
-        live = model.state_dict()
-        live_tensors = [live[k] for k in ema]
-    if rng_state is not None:  # last, so nothing above (model building) shifts the dropout masks
-        torch.set_rng_state(rng_state)
-    tutorial = model_config.arch == "tutorial"
-    stopped = "completed"
-    stop = _StopRequest()
-    finished = False
+    stopped, stop, finished = "completed", _StopRequest(), False
     try:
-        while meta["epoch"] < (cfg.stop_after or cfg.epochs):
-            epoch = meta["epoch"] + 1
-            sampler.set_epoch(epoch)
-            mine = list(sampler)
-            batches = bucketed_batches(lengths, mine, cfg.batch_size, random.Random(cfg.seed * 100_003 + epoch))
-            pad = padding_share(train_seqs, batches)
-            ddp_model.train()
-            t0 = time.perf_counter()
-            loss_sum, tokens = 0.0, 0
-            pair_sum, pairs = 0.0, 0  # the tutorial's own figure, for --arch tutorial (see pair_nll)
-            bar = _progress(batches, f"epoch {epoch}/{cfg.epochs}", enabled=progress and dist_info.main)
-            for b in bar:
-                if stop.requested:
-                    raise KeyboardInterrupt
-                x = pad_batch([train_seqs[i] for i in b]).to(device, non_blocking=True)
-                inp, tgt = x[:, :-1], x[:, 1:]
-                n_tok = int((tgt != PAD_ID).sum())
-                with torch.autocast(device.type, dtype=amp_dtype) if use_amp else contextlib.nullcontext():
-                    logits, _ = ddp_model(inp, time_major=True)
-                loss = next_token_nll(logits, tgt)
-                if tutorial:
-                    nll = pair_nll(logits, tgt)
-                    pair_sum, pairs = pair_sum + float(nll.sum()), pairs + nll.numel()
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"training loss became {loss.item()} at step {meta['step']}; try a lower --lr"
-                    )
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(opt)
-                if cfg.clip > 0:
-                    _clip_gradients(params, cfg.clip)
-                scaler.step(opt)
-                scaler.update()
-                sched.step()
-                if ema is not None:  # the decay ramps up, so the random start weighs little
-                    decay = min(cfg.ema, (1 + meta["step"]) / (10 + meta["step"]))
-                    with torch.no_grad():
-                        torch._foreach_lerp_(ema_tensors, live_tensors, 1 - decay)
-                meta["step"] += 1
-                loss_sum += loss.item() * n_tok
-                tokens += n_tok
-                if hasattr(bar, "set_postfix"):
-                    el = time.perf_counter() - t0
-                    bar.set_postfix(
-                        loss=f"{loss_sum / tokens:.3f}",
-                        tok_s=f"{tokens * dist_info.world_size / el:,.0f}",
-                        refresh=False,
-                    )
-            seconds = time.perf_counter() - t0
-            if dist_info.world_size > 1:
-                loss_sum, tokens = _all_reduce_sum(loss_sum, tokens, device)
-                if tutorial:
-                    pair_sum, pairs = _all_reduce_sum(pair_sum, pairs, device)
-            if not val_texts:  # a refit: every epoch is the latest, and so the one kept
-                val_loss, val_ppl = -float(epoch), None
-            elif ema is not None:  # judge (and keep) the averaged weights
-                judge.load_state_dict(ema)
-                val = evaluate(judge, val_texts, batch_size=max(cfg.batch_size, 64))
-                val_loss, val_ppl = val.loss, val.perplexity
-            else:
-                val = evaluate(model, val_texts, batch_size=max(cfg.batch_size, 64))
-                val_loss, val_ppl = val.loss, val.perplexity
-            if tutorial:
-                extra = {"train_pair_loss": pair_sum / max(pairs, 1)}
-                if val_texts:
-                    extra["val_pair_loss"] = val.pair_loss
-            row = {
-                "epoch": epoch,
-                "train_loss": loss_sum / tokens,
-                "val_loss": val_loss if val_texts else None,
-                "val_ppl": val_ppl,
-                "tokens_per_s": tokens / seconds,
-                "seconds": seconds,
-                "lr": sched.get_last_lr()[0],
-                "padding_share": pad,
-                **(extra if tutorial else {}),
-            }
-            if dist_info.world_size > 1:
-                row["rank_batches"] = _gather_digests(mine, device)
-            meta["history"].append(row)
-            meta["epoch"] = epoch
-            improved = val_loss < meta["best_val_loss"]
-            if improved:
-                meta.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
-                source = ema if ema is not None else model.state_dict()
-                best_state = {k: v.detach().cpu().clone() for k, v in source.items()}
-            else:
-                meta["bad_epochs"] += 1
-            judged = f"val loss {val_loss:.3f}  val ppl {val_ppl:.1f}  " if val_texts else "(no validation)  "
-            if tutorial:  # the figure the tutorial prints: its pairs only
-                judged = (
-                    f"pair loss {row['train_pair_loss']:.3f} (train), {row.get('val_pair_loss', math.nan):.3f} (val)  "
-                    + judged
-                )
-            kept = (
-                "  (saved)"
-                if not val_texts
-                else "  (best, saved)"
-                if improved
-                else f"  (best: epoch {meta['best_epoch']})"
-            )
-            say(
-                f"epoch {epoch}: train loss {row['train_loss']:.3f}  {judged}{row['tokens_per_s']:,.0f} tok/s  "
-                f"{seconds:.0f}s{kept}"
-            )
-            if meta["bad_epochs"] >= cfg.patience:
+        while run.progress.epoch < cfg.last_epoch:
+            epoch = run.progress.epoch + 1
+            row = _train_epoch(run, epoch, stop, show=progress and run.dist.main)
+            row.update(_validate(run, val_texts, epoch))
+            improved = _record(run, epoch, row)
+            say(_epoch_line(run, row, improved, bool(val_texts)))
+            if run.progress.bad_epochs >= cfg.patience:
                 stopped = "early_stopping"
                 save(stopped)
                 say(f"stopping early: no better validation loss for {cfg.patience} epochs")
                 break
-            save("running" if epoch < (cfg.stop_after or cfg.epochs) else stopped)
+            save("running" if epoch < cfg.last_epoch else stopped)
         finished = True
     except KeyboardInterrupt:
+        best = run.progress.best_epoch
         say(
-            f"interrupted: the best checkpoint so far (epoch {meta['best_epoch']}) is at {out}"
-            if meta["best_epoch"]
+            f"interrupted: the best checkpoint so far (epoch {best}) is at {out}"
+            if best
             else "interrupted before the first epoch ended: nothing saved"
         )
         raise
     finally:
         stop.restore()
-        if dist_info.world_size > 1:
-            import torch.distributed as dist
+        leave(run.dist, finished)
+    _fill(snapshot, run, metrics, stopped, bool(val_texts))
+    return snapshot.eval()
 
-            if dist.is_initialized():
-                if finished:
-                    dist.barrier()  # leave together: rank 0 may still be saving
-                dist.destroy_process_group()
-    fill_snapshot(stopped)
-    snapshot.eval()
-    return snapshot
+
+def _talker(dist_info: Dist, log: Callable[[str], None] | None) -> Callable[[str], None]:
+    """Where progress lines go: ``log`` or stderr, from rank 0 only."""
+    if not dist_info.main:
+        return lambda s: None
+    return log or (lambda s: print(s, file=sys.stderr))
+
+
+def _setup(
+    train_texts: Sequence[str],
+    vocab: Vocab,
+    model_config: ModelConfig,
+    cfg: TrainConfig,
+    init_from: HeadlineModel | None,
+    log: Callable[[str], None] | None,
+) -> _Run:
+    """The model (from ``init_from``'s weights if given), optimizer, schedule, precision and data order."""
+    device = ckpt.torch_device(cfg.device)
+    dist_info, device = init_distributed(device)
+    torch.manual_seed(cfg.seed)
+    model = HeadlineModel(model_config)
+    model.vocab = vocab
+    if init_from is not None:
+        stats = transfer_weights(model, init_from)
+        _talker(dist_info, log)(
+            f"initialised from a pre-trained model: {stats['tensors']} tensors, "
+            f"{stats['shared_words']}/{stats['words']} vocabulary rows"
+        )
+    model.to(device)
+    opt = _make_optimizer(model, cfg)
+    seqs = encode_all(train_texts, vocab)
+    sampler = DistributedSampler(
+        range(len(seqs)), num_replicas=dist_info.world_size, rank=dist_info.rank, shuffle=True, seed=cfg.seed
+    )
+    steps_per_epoch = math.ceil(len(sampler) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps_per_epoch * cfg.epochs))
+    # CPU autocast runs the LSTM and decoder products in bfloat16 where the CPU has bfloat16 instructions, with
+    # the same validation perplexity (bench/results/speed.md); elsewhere it would be emulated, and slower
+    amp = cfg.amp and (device.type == "cuda" or native_bfloat16(device))
+    amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+    net: torch.nn.Module = model
+    if dist_info.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return _Run(cfg, model, net, opt, sched, scaler, amp_dtype if amp else None, None, device, dist_info, seqs, sampler)
+
+
+def _ema_update(decay: float) -> Callable[[list, list, torch.Tensor], None]:
+    """AveragedModel's update, with a decay that ramps up to ``decay`` so the random start weighs little."""
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = int(num_averaged)
+        torch._foreach_lerp_(averaged, current, 1 - min(decay, n / (9 + n)))
+
+    return update
+
+
+def _restore(run: _Run, out: Path, model_config: ModelConfig, data_digest: str, say: Callable) -> torch.Tensor | None:
+    """Load a saved run's weights, optimizer, average and progress; returns its random state, to set last."""
+    ckpt.recover_interrupted_save(out)
+    try:
+        state = ckpt.read_train_state(out)
+        saved_config = ckpt.read_config(out)
+    except CheckpointError as e:
+        raise CheckpointError(f"cannot resume from {out}: {e}") from None
+    if saved_config != model_config:
+        raise CheckpointError(f"cannot resume from {out}: its model config differs from this run's")
+    if state.progress.get("data_digest") != data_digest:
+        raise CheckpointError(f"cannot resume from {out}: it was trained on other data or another split")
+    run.model.load_state_dict(state.model, strict=True)
+    run.opt.load_state_dict(state.optimizer)
+    fields = {f.name for f in dataclasses.fields(Progress)}
+    run.progress = Progress(**{k: v for k, v in state.progress.items() if k in fields})
+    if run.averaged is not None:
+        run.averaged.module.load_state_dict(state.averaged)
+        run.averaged.n_averaged.fill_(run.progress.step + 1)
+    run.best_weights = state.best or ckpt.load_model(out).state_dict()
+    step = run.progress.step
+    run.sched.last_epoch = step
+    for group in run.opt.param_groups:
+        group["lr"] = group["initial_lr"] * run.sched.lr_lambdas[0](step)
+    say(f"resuming from {out} after epoch {run.progress.epoch} (best val loss {run.progress.best_val_loss:.4f})")
+    return state.rng
+
+
+def _train_epoch(run: _Run, epoch: int, stop: _StopRequest, show: bool) -> dict[str, Any]:
+    """One pass over this rank's share of the data; the row of figures it adds to the history."""
+    cfg, model, p = run.cfg, run.model, run.progress
+    run.sampler.set_epoch(epoch)
+    mine = list(run.sampler)
+    lengths = [len(s) for s in run.seqs]
+    batches = bucketed_batches(lengths, mine, cfg.batch_size, random.Random(cfg.seed * 100_003 + epoch))
+    tutorial = model.config.arch == "tutorial"
+    params = list(model.parameters())
+    autocast = torch.autocast(run.device.type, dtype=run.amp_dtype) if run.amp_dtype else contextlib.nullcontext()
+    run.net.train()
+    t0 = time.perf_counter()
+    loss_sum, tokens = 0.0, 0
+    pair_sum, pairs = 0.0, 0  # the tutorial's own figure, for --arch tutorial (see pair_nll)
+    bar = _progress(batches, f"epoch {epoch}/{cfg.epochs}", enabled=show)
+    for b in bar:
+        if stop.requested:
+            raise KeyboardInterrupt
+        # forward: predict each next token of a padded, time-major batch
+        x = pad_batch([run.seqs[i] for i in b]).to(run.device, non_blocking=True)
+        inp, tgt = x[:, :-1], x[:, 1:]
+        with autocast:
+            logits, _ = run.net(inp, time_major=True)
+        loss = next_token_nll(logits, tgt)
+        if tutorial:
+            nll = pair_nll(logits, tgt)
+            pair_sum, pairs = pair_sum + float(nll.sum()), pairs + nll.numel()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at step {p.step}; try a lower --lr")
+        # backward, clip, step, and the learning rate's next value
+        run.opt.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.unscale_(run.opt)
+        if cfg.clip > 0:
+            _clip_gradients(params, cfg.clip)
+        run.scaler.step(run.opt)
+        run.scaler.update()
+        run.sched.step()
+        # the weight average follows the new weights
+        if run.averaged is not None:
+            run.averaged.update_parameters(model)
+        p.step += 1
+        # bookkeeping: the epoch's mean loss a token, and the bar
+        n_tok = int((tgt != PAD_ID).sum())
+        loss_sum += loss.item() * n_tok
+        tokens += n_tok
+        if hasattr(bar, "set_postfix"):
+            tok_s = tokens * run.dist.world_size / (time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{loss_sum / tokens:.3f}", tok_s=f"{tok_s:,.0f}", refresh=False)
+    seconds = time.perf_counter() - t0
+    if run.dist.world_size > 1:
+        loss_sum, tokens = all_reduce_sum(loss_sum, tokens, run.device)
+        if tutorial:
+            pair_sum, pairs = all_reduce_sum(pair_sum, pairs, run.device)
+    row = {
+        "epoch": epoch,
+        "train_loss": loss_sum / tokens,
+        "tokens_per_s": tokens / seconds,
+        "seconds": seconds,
+        "lr": run.sched.get_last_lr()[0],
+        "padding_share": padding_share(run.seqs, batches),
+    }
+    if tutorial:
+        row["train_pair_loss"] = pair_sum / max(pairs, 1)
+    if run.dist.world_size > 1:
+        row["rank_batches"] = gather_digests(mine, run.device)
+    return row
+
+
+def _validate(run: _Run, val_texts: Sequence[str], epoch: int) -> dict[str, Any]:
+    """The weights that would be kept (the average, if one is kept), scored on the validation headlines."""
+    if not val_texts:  # a refit: every epoch is the latest, and so the one kept
+        return {"val_loss": None, "val_ppl": None, "_rank": -float(epoch)}
+    judged = run.averaged.module if run.averaged is not None else run.model
+    val = evaluate(judged, val_texts, batch_size=max(run.cfg.batch_size, 64))
+    row = {"val_loss": val.loss, "val_ppl": val.perplexity, "_rank": val.loss}
+    if run.model.config.arch == "tutorial":
+        row["val_pair_loss"] = val.pair_loss
+    return row
+
+
+def _record(run: _Run, epoch: int, row: dict[str, Any]) -> bool:
+    """Add the epoch to the history; keep its weights if they are the best yet. Whether they were."""
+    p = run.progress
+    rank = row.pop("_rank")  # validation loss, or for a refit the latest epoch first
+    p.history.append(row)
+    p.epoch = epoch
+    if rank >= p.best_val_loss:
+        p.bad_epochs += 1
+        return False
+    p.best_val_loss, p.best_epoch, p.bad_epochs = rank, epoch, 0
+    source = run.averaged.module if run.averaged is not None else run.model
+    run.best_weights = {k: v.detach().cpu().clone() for k, v in source.state_dict().items()}
+    return True
+
+
+def _epoch_line(run: _Run, row: dict[str, Any], improved: bool, validated: bool) -> str:
+    judged = f"val loss {row['val_loss']:.3f}  val ppl {row['val_ppl']:.1f}  " if validated else "(no validation)  "
+    if "train_pair_loss" in row:  # the figure the tutorial prints: its pairs only
+        val_pair = row.get("val_pair_loss", math.nan)
+        judged = f"pair loss {row['train_pair_loss']:.3f} (train), {val_pair:.3f} (val)  " + judged
+    if not validated:
+        kept = "  (saved)"
+    else:
+        kept = "  (best, saved)" if improved else f"  (best: epoch {run.progress.best_epoch})"
+    return (
+        f"epoch {row['epoch']}: train loss {row['train_loss']:.3f}  {judged}{row['tokens_per_s']:,.0f} tok/s  "
+        f"{row['seconds']:.0f}s{kept}"
+    )
+
+
+def _run_metrics(run: _Run, train_texts: Sequence[str], val_texts: Sequence[str], vocab: Vocab) -> dict[str, Any]:
+    """What metrics.json records of the run itself (the recipe adds the data and command: see recipe.py)."""
+    lengths = [len(s) for s in run.seqs]
+    return {
+        "parameters": run.model.num_parameters(),
+        "model_config": run.model.config.to_dict(),
+        "train_config": dataclasses.asdict(run.cfg),
+        "device": str(run.device),
+        "autocast": str(run.amp_dtype).removeprefix("torch.") if run.amp_dtype else None,
+        "world_size": run.dist.world_size,
+        "backend": run.dist.backend,
+        "train_headlines": len(train_texts),
+        "val_headlines": len(val_texts),
+        "train_tokens": sum(lengths) - len(lengths),
+        "example_prompts": common_openings(train_texts, vocab, 12),
+    }
+
+
+def _fill(snapshot: HeadlineModel, run: _Run, metrics: dict[str, Any], stopped: str, validated: bool) -> None:
+    """Put the best weights so far, and the metrics as of now, into ``snapshot``."""
+    weights = run.best_weights
+    if weights is None:
+        weights = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+    snapshot.load_state_dict(weights)
+    p = run.progress
+    snapshot.metrics = dict(metrics, history=p.history, stopped=stopped, best=p.best(validated))
+
+
+def _train_state(run: _Run, data_digest: str) -> ckpt.TrainState:
+    averaged = run.averaged.module.state_dict() if run.averaged is not None else {}
+    progress = dict(dataclasses.asdict(run.progress), data_digest=data_digest)
+    return ckpt.TrainState(
+        model=run.model.state_dict(),
+        optimizer=run.opt.state_dict(),
+        averaged=averaged,
+        best=run.best_weights or {},
+        rng=torch.get_rng_state(),
+        progress=progress,
+    )
 
 
 def _clip_gradients(params: list[torch.Tensor], max_norm: float) -> None:
@@ -542,22 +536,3 @@ def _progress(batches: list, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(batches, desc=desc, unit="batch", leave=False, dynamic_ncols=True, file=sys.stderr)
-
-
-def _all_reduce_sum(loss_sum: float, tokens: int, device: torch.device) -> tuple[float, int]:
-    import torch.distributed as dist
-
-    t = torch.tensor([loss_sum, float(tokens)], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return float(t[0]), int(t[1])
-
-
-def _gather_digests(indices: list[int], device: torch.device) -> list[dict[str, Any]]:
-    """What each rank trained on this epoch (count and a digest of its example ids), for checking the split."""
-    import torch.distributed as dist
-
-    digest = int.from_bytes(hashlib.sha256(json.dumps(sorted(indices)).encode()).digest()[:7], "big")
-    mine = torch.tensor([len(indices), digest], dtype=torch.int64, device=device)
-    everyone = [torch.zeros_like(mine) for _ in range(dist.get_world_size())]
-    dist.all_gather(everyone, mine)
-    return [{"examples": int(t[0]), "digest": f"{int(t[1]):014x}"} for t in everyone]
