@@ -61,7 +61,53 @@ def trainings() -> None:
                 print(f"train amp={amp} ema={ema}: weights {weights_digest(m)} history {digest(hist)}")
 
 
+def recipes() -> None:
+    """The command line's recipes: pre-training, a time split with a refit, mixed-in data."""
+    from lstm_textgen.cli import main
+
+    data = ROOT / "tests" / "data"
+    tiny = ["--emb-dim", "32", "--hidden-dim", "48", "--batch-size", "16", "--lr", "0.01", "--warmup-steps", "10"]
+    runs = {
+        "pretrain": [
+            "--data",
+            data / "headlines.txt",
+            "--pretrain-data",
+            data / "pretrain.txt",
+            "--pretrain-epochs",
+            "1",
+            "--epochs",
+            "2",
+        ],
+        "refit+mix": [
+            "--data",
+            data / "headlines.txt",
+            "--val-data",
+            data / "cased.txt",
+            "--refit",
+            "--mix-data",
+            data / "pretrain.txt",
+            "--epochs",
+            "2",
+            "--min-count",
+            "1",
+        ],
+        "tutorial": ["--data", data / "headlines.txt", "--arch", "tutorial", "--epochs", "1", "--no-amp"],
+    }
+    for name, args in runs.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "m"
+            assert main(["train", *map(str, args), *tiny, "--out", str(out), "--quiet"]) == 0
+            m = lt.load_model(out)
+            keep = ("data", "best", "refit", "pretrain", "train_headlines", "val_headlines", "stopped")
+            record = {k: m.metrics.get(k) for k in keep}
+            for part in (record["refit"] or {}, record["pretrain"] or {}):
+                part.pop("history", None), part.pop("minutes", None)
+            record["data"] = {k: v for k, v in record["data"].items() if k != "paths"}
+            print(f"recipe {name}: weights {weights_digest(m)} vocab {digest(m.vocab.itos)} metrics {digest(record)}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)  # identical reductions run to run
     generations()
     trainings()
+    recipes()

@@ -128,11 +128,10 @@ def bench_generation(model: lt.HeadlineModel, prompt: str, repeats: int) -> dict
 def step_precision(model: lt.HeadlineModel, data: str, batch_size: int = 64) -> dict:
     """Perplexity of the checkpoint's own validation headlines read through the generation step, with float32
     and with bfloat16 products: what the faster step costs in quality (the test month is never read)."""
-    from lstm_textgen.cli import DATA_DEFAULTS
     from lstm_textgen.data import encode_all, pad_batch
     from lstm_textgen.vocab import PAD_ID
 
-    val_percent = model.metrics.get("data", {}).get("val_percent", DATA_DEFAULTS["val_percent"])
+    val_percent = model.metrics.get("data", {}).get("val_percent", lt.Recipe.val_percent)
     _, va = lt.split(lt.load_headlines(data).texts, val_percent)  # --data: the folder the checkpoint was trained on
     seqs = encode_all(va, model.vocab)
     out = {"headlines": len(va), "data": data}
@@ -251,11 +250,10 @@ def reference_tokens_per_s(
 def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, rounds: int = 3) -> dict:
     """``rounds`` times: one epoch of ours, then the reference on as many tokens; medians of the ratios
     (this shared machine's speed drifts by 10-20% between minutes)."""
-    from lstm_textgen.cli import DATA_DEFAULTS
     from lstm_textgen.data import encode_all
 
     texts = lt.load_headlines(data).texts
-    tr, va = lt.split(texts, DATA_DEFAULTS["val_percent"])
+    tr, va = lt.split(texts, lt.Recipe.val_percent)
     vocab = cfg_from.vocab
     cfg = cfg_from.config
     seqs = encode_all(tr, vocab)

@@ -22,6 +22,7 @@ from .errors import CheckpointError, DataError, LstmTextgenError
 from .evaluate import Evaluation, evaluate
 from .generate import Generation, Headline, Options, generate, make_options, stream
 from .model import HeadlineModel, ModelConfig
+from .recipe import Recipe, fit
 from .text import clean, headline_case
 from .train import TrainConfig, train
 from .vocab import Vocab, build_vocab
@@ -39,6 +40,7 @@ __all__ = [
     "LstmTextgenError",
     "ModelConfig",
     "Options",
+    "Recipe",
     "TrainConfig",
     "Vocab",
     "build_vocab",
@@ -46,6 +48,7 @@ __all__ = [
     "default_checkpoint",
     "describe",
     "evaluate",
+    "fit",
     "generate",
     "headline_case",
     "load_headlines",

@@ -1,5 +1,6 @@
 """The checkpoint format, defined once: a folder of config.json, model.safetensors, vocab.json,
-metrics.json and a model card README.md (plus training_state.safetensors for ``--resume``).
+metrics.json and a model card README.md (plus training_state.safetensors for ``--resume``), on disk or
+in a Hugging Face Hub model repo.
 
 Nothing here unpickles: weights and training state are safetensors, everything else JSON.
 Saves are atomic (a temp folder renamed into place), loads are strict.
@@ -15,7 +16,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from safetensors import SafetensorError
@@ -40,21 +41,94 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 # --- writing -----------------------------------------------------------------------------------
 
 
-def write_model_files(model: HeadlineModel, folder: str | os.PathLike) -> None:
-    """Weights, vocabulary and metrics (the mixin's ``save_pretrained`` adds config.json and README.md)."""
+class Best(TypedDict):
+    epoch: int  # 0: none yet
+    val_loss: float | None  # None when nothing was validated (a refit)
+    val_ppl: float | None
+
+
+class Metrics(TypedDict, total=False):
+    """metrics.json: how a model was made. Every key is optional: older checkpoints lack some, and a model
+    built in Python has none until it is trained."""
+
+    # the run, from train.train
+    history: list[dict[str, Any]]  # an epoch a row: epoch, train_loss, val_loss, val_ppl, tokens_per_s, seconds,
+    # lr, padding_share (+ train_pair_loss, val_pair_loss for the tutorial's model; rank_batches under torchrun)
+    best: Best
+    stopped: str  # "completed", "early_stopping" or "running"
+    parameters: int
+    model_config: dict[str, Any]
+    train_config: dict[str, Any]
+    device: str
+    autocast: str | None  # "bfloat16", "float16" or None (float32 throughout)
+    world_size: int
+    backend: str | None
+    train_headlines: int
+    val_headlines: int
+    train_tokens: int
+    example_prompts: list[str]  # common openings of the training headlines, offered as seeds
+    # the recipe, from recipe.fit
+    data: dict[str, Any]  # paths, summary, files, val_percent, val_data
+    cli: dict[str, Any]  # the settings of the run, to --resume with
+    command: str | None
+    init_from: str | None
+    pretrain: dict[str, Any] | None  # summary, epochs, minutes, val_ppl of the pre-training stage
+    refit: dict[str, Any]  # epochs, headlines, seeds, history of the refit on training + validation data
+    stage: str  # "pretrain" for a pre-training stage's own checkpoint
+    # added afterwards
+    test: dict[str, Any]  # perplexity, data, note: bench/quality.py --record-test
+    soup: list[dict[str, Any]]  # the runs an averaged model was made of
+
+
+def write_model(model: HeadlineModel, folder: str | os.PathLike) -> None:
+    """Every file of a checkpoint but the training state, into an existing folder."""
+    from huggingface_hub import ModelCard
     from safetensors.torch import save_file
 
     folder = Path(folder)
     if model.vocab is None:
         raise CheckpointError("cannot save a model without its vocabulary")
+    (folder / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), sort_keys=True, indent=2))
     dtype = getattr(torch, model.config.weights_dtype)
     tensors = {
         k: (v.to(dtype) if v.is_floating_point() else v).detach().to("cpu").contiguous()
         for k, v in model.state_dict().items()
     }
     save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
-    model.vocab.save(folder / VOCAB_FILE)
+    write_vocab(model.vocab, folder / VOCAB_FILE)
     (folder / METRICS_FILE).write_text(json.dumps(model.metrics, indent=1, sort_keys=True), encoding="utf-8")
+    ModelCard(model_card_text(model)).save(folder / CARD_FILE)
+
+
+VOCAB_FORMAT = "lstm_textgen.vocab/1"
+
+
+def write_vocab(vocab: Vocab, file: str | os.PathLike) -> None:
+    data: dict[str, Any] = {"format": VOCAB_FORMAT, "tokens": list(vocab.itos)}
+    if vocab.forms:
+        data["forms"] = dict(vocab.forms)
+    Path(file).write_text(json.dumps(data, ensure_ascii=False, indent=0), encoding="utf-8")
+
+
+def read_vocab(file: str | os.PathLike) -> Vocab:
+    try:
+        data = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{file}: cannot read the vocabulary ({e})") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{file}: not a valid lstm_textgen vocabulary ({e})") from None
+    try:
+        if data.get("format") != VOCAB_FORMAT:
+            raise ValueError(f"format is {data.get('format')!r}, expected {VOCAB_FORMAT!r}")
+        tokens = data["tokens"]
+        if not all(isinstance(t, str) for t in tokens):
+            raise ValueError("tokens must be strings")
+        forms = data.get("forms", {})  # absent in checkpoints made before printed forms: plain headline case
+        if not isinstance(forms, dict) or not all(isinstance(v, str) and v for v in forms.values()):
+            raise ValueError("forms must map words to non-empty strings")
+        return Vocab(tuple(tokens), forms)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{file}: not a valid lstm_textgen vocabulary ({e})") from None
 
 
 # --- training state, for --resume: safetensors tensors + JSON ---------------------------------
@@ -76,8 +150,11 @@ _PREFIXES = ("model.", "ema.", "best.")  # the live weights, their average, the 
 
 
 def pack_train_state(state: TrainState) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors = {f"{prefix}{k}": v for prefix, part in zip(_PREFIXES, (state.model, state.averaged, state.best))
-               for k, v in part.items()}
+    tensors = {
+        f"{prefix}{k}": v
+        for prefix, part in zip(_PREFIXES, (state.model, state.averaged, state.best))
+        for k, v in part.items()
+    }
     scalars: dict[str, dict[str, Any]] = {}
     for idx, st in state.optimizer["state"].items():
         for k, v in st.items():
@@ -204,7 +281,7 @@ def save_checkpoint(
         path.parent.mkdir(parents=True, exist_ok=True)
         recover_interrupted_save(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
-        model.save_pretrained(tmp)
+        write_model(model, tmp)
         if train_state is not None:
             write_train_state(tmp, train_state)
         _finish_tree(tmp)
@@ -345,7 +422,7 @@ def load_model(
             f"(expected {', '.join(REQUIRED_FILES)})"
         )
     config = read_config(folder)
-    vocab = Vocab.load(folder / VOCAB_FILE) if (folder / VOCAB_FILE).exists() else None
+    vocab = read_vocab(folder / VOCAB_FILE) if (folder / VOCAB_FILE).exists() else None
     if vocab is None:
         raise CheckpointError(f"{folder / VOCAB_FILE}: missing")
     if len(vocab) != config.vocab_size:
@@ -567,13 +644,18 @@ def suggested_prompts(model: HeadlineModel, n: int = 8) -> list[str]:
 
 def push(path: str | os.PathLike, repo_id: str, private: bool | None = None, token: str | None = None) -> str:
     """Upload a local checkpoint to the Hub (the training state stays behind)."""
+    from huggingface_hub import HfApi
+
     model = load_model(path)
     try:
-        return str(
-            model.push_to_hub(
-                repo_id, private=private, token=token, commit_message="Upload lstm_textgen headline model"
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            write_model(model, tmp)
+            commit = api.upload_folder(
+                repo_id=repo_id, folder_path=tmp, commit_message="Upload lstm_textgen headline model"
             )
-        )
+        return str(commit.commit_url)
     except Exception as e:  # network, auth, offline mode
         raise CheckpointError(f"cannot push to {repo_id}: {type(e).__name__}: {_first_line(e)}") from None
 

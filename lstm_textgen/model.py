@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from torch import nn
 
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
@@ -22,24 +21,47 @@ ARCHS = ("lstm", "tutorial")
 WEIGHT_DTYPES = ("float32", "float16", "bfloat16")
 
 
+def config_field(default: Any, help: str, **cli: Any) -> Any:
+    """A config field with its command-line help: the CLI builds its flags from these (``flag``: another
+    name than the field's; ``flag=None``: none; a ``no-`` flag turns a true default off)."""
+    return dataclasses.field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a model's layers (and how its weights are stored); saved as config.json."""
 
     vocab_size: int
-    arch: str = "lstm"
-    num_layers: int = 5
-    emb_dim: int = 256
-    hidden_dim: int = 256
+    arch: str = config_field(
+        "lstm",
+        "lstm: our regularised LSTM; tutorial: the tutorial's 2-word-window model, to reproduce and compare",
+        choices=ARCHS,
+    )
+    num_layers: int = config_field(5, "LSTM layers", flag="layers")
+    emb_dim: int = config_field(256, "word embedding size (the tutorial's: 16)")
+    hidden_dim: int = config_field(256, "LSTM hidden size (the tutorial's: 64)")
     # AWD-LSTM regularisation (Merity et al. 2017); all ignored by the tutorial arch.
-    emb_dropout: float = 0.1  # drop whole words from the embedding matrix
-    input_dropout: float = 0.3  # locked (same mask at every step) on the LSTM input
-    hidden_dropout: float = 0.25  # locked, between LSTM layers
-    output_dropout: float = 0.3  # locked, before the decoder
-    weight_drop: float = 0.3  # DropConnect on hidden-to-hidden weights (applied rounded to 1/256)
-    tie_weights: bool = True  # decoder shares the embedding (with a projection if hidden_dim != emb_dim)
-    residual: bool = True  # layer 2 up add their input to their output, so 5 stacked LSTMs still train
-    weights_dtype: str = "float32"  # of model.safetensors; float16 halves the file, computation stays float32
+    emb_dropout: float = config_field(0.1, "share of words dropped from the embedding")
+    input_dropout: float = config_field(0.3, "locked dropout (one mask a headline) on the LSTM input")
+    hidden_dropout: float = config_field(0.25, "locked dropout between LSTM layers")
+    output_dropout: float = config_field(0.3, "locked dropout before the decoder")
+    weight_drop: float = config_field(0.3, "DropConnect on hidden-to-hidden weights (applied rounded to 1/256)")
+    tie_weights: bool = config_field(
+        True,
+        "separate output layer instead of tied embeddings (with a projection if hidden_dim != emb_dim)",
+        flag="no-tie",
+    )
+    residual: bool = config_field(
+        True,
+        "no residual connections between LSTM layers (the plain stack barely trains at 5 layers)",
+        flag="no-residual",
+    )
+    weights_dtype: str = config_field(
+        "float32",
+        "how model.safetensors stores weights; float16 halves the file (e.g. to stay under a "
+        "Space's 10 MB per file); computation stays float32",
+        choices=WEIGHT_DTYPES,
+    )
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -354,21 +376,10 @@ class TutorialNet(nn.Module):
         return (logits.transpose(0, 1) if time_major else logits), tokens[:, -1].clone()
 
 
-MODEL_CARD_TAGS = ["lstm", "text-generation", "headlines", "lstm_textgen"]
+class HeadlineModel(nn.Module):
+    """A headline model: config + network + vocabulary (+ the metrics of its training).
 
-
-class HeadlineModel(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="lstm_textgen",
-    tags=MODEL_CARD_TAGS,
-    pipeline_tag="text-generation",
-    license="mit",
-):
-    """A checkpointable headline model: config + network + vocabulary (+ training metrics).
-
-    ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from huggingface_hub's mixin;
-    the file format itself lives in :mod:`lstm_textgen.checkpoint`.
+    Saving and loading (a local folder or a Hugging Face Hub repo) are in :mod:`lstm_textgen.checkpoint`.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -378,7 +389,7 @@ class HeadlineModel(
         self.config = config
         self.net: LSTMNet | TutorialNet = LSTMNet(config) if config.arch == "lstm" else TutorialNet(config)
         self.vocab: Vocab | None = None
-        self.metrics: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}  # metrics.json: see checkpoint.Metrics
         self.source: str | None = None  # where it was loaded from, for display
 
     def forward(self, tokens: torch.Tensor, state: Any = None, time_major: bool = False) -> tuple[torch.Tensor, Any]:
@@ -416,39 +427,3 @@ class HeadlineModel(
         if isinstance(state, torch.Tensor):
             return state.index_select(0, rows)
         return [(h.index_select(1, rows), c.index_select(1, rows)) for h, c in state]
-
-    # --- huggingface_hub mixin hooks: the checkpoint module holds the format -------------------
-    def _save_pretrained(self, save_directory) -> None:
-        from .checkpoint import write_model_files
-
-        write_model_files(self, save_directory)
-
-    @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision=None,
-        cache_dir=None,
-        force_download=False,
-        local_files_only=False,
-        token=None,
-        map_location: str = "cpu",
-        **_: Any,
-    ):
-        from .checkpoint import load_model
-
-        return load_model(
-            model_id,
-            device=map_location,
-            revision=revision,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-            token=token,
-        )
-
-    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
-        from .checkpoint import model_card_text
-
-        return ModelCard(model_card_text(self))

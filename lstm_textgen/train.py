@@ -29,38 +29,35 @@ from .data import bucketed_batches, common_openings, encode_all, pad_batch, padd
 from .distributed import Dist, all_reduce_sum, gather_digests, init_distributed, leave
 from .errors import CheckpointError
 from .evaluate import evaluate
-from .model import HeadlineModel, ModelConfig, native_bfloat16, next_token_nll, pair_nll
+from .model import HeadlineModel, ModelConfig, config_field, native_bfloat16, next_token_nll, pair_nll
 from .vocab import PAD_ID, Vocab
-
-
-def _opt(default: Any, help: str, **cli: Any) -> Any:
-    """A config field with its command-line help (the CLI builds its flags from these)."""
-    return field(default=default, metadata={"help": help, **cli})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train (the model's shape is in ModelConfig)."""
 
-    epochs: int = _opt(12, "most epochs")
-    batch_size: int = _opt(32, "headlines a batch")
-    lr: float = _opt(3e-3, "AdamW peak learning rate")
-    weight_decay: float = _opt(0.1, "AdamW weight decay (on weight matrices, not biases)")
-    clip: float = _opt(0.5, "gradient norm clip, 0 = off")
-    warmup_steps: int = _opt(100, "linear warm-up steps before the cosine decay")
-    min_lr_ratio: float = _opt(0.05, "final learning rate as a share of --lr")
-    patience: int = _opt(6, "stop after this many epochs without a better validation loss")
-    seed: int = _opt(0, "random seed for a reproducible run")
-    device: str = _opt("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1, mps")
-    amp: bool = _opt(
+    epochs: int = config_field(12, "most epochs")
+    batch_size: int = config_field(32, "headlines a batch")
+    lr: float = config_field(3e-3, "AdamW peak learning rate")
+    weight_decay: float = config_field(0.1, "AdamW weight decay (on weight matrices, not biases)")
+    clip: float = config_field(0.5, "gradient norm clip, 0 = off")
+    warmup_steps: int = config_field(100, "linear warm-up steps before the cosine decay")
+    min_lr_ratio: float = config_field(0.05, "final learning rate as a share of --lr")
+    patience: int = config_field(6, "stop after this many epochs without a better validation loss")
+    seed: int = config_field(0, "random seed for a reproducible run")
+    device: str = config_field("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1, mps")
+    amp: bool = config_field(
         True,
         "mixed precision where the hardware has it: CUDA, or bfloat16 on a CPU with AVX512-BF16/AMX",
         flag="no-amp",
     )
-    ema: float = _opt(
+    ema: float = config_field(
         0.995, "keep (and validate) an exponential moving average of the weights with this decay a step; 0 = off"
     )
-    stop_after: int = _opt(0, "stop after this many epochs of the schedule (0: run it all); for a refit", flag=None)
+    stop_after: int = config_field(
+        0, "stop after this many epochs of the schedule (0: run it all); for a refit", flag=None
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):

@@ -1,20 +1,17 @@
-"""The vocabulary: word <-> id, with the special tokens every checkpoint shares."""
+"""The vocabulary: word <-> id, with the special tokens every checkpoint shares (saved as vocab.json by
+:mod:`lstm_textgen.checkpoint`)."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .errors import CheckpointError
 from .text import choose_forms, headline_case, headline_words
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
-FORMAT = "lstm_textgen.vocab/1"
 
 
 @dataclass(frozen=True)
@@ -67,39 +64,6 @@ class Vocab:
     def headline(self, words: list[str]) -> str:
         """Words in headline case with their printed forms: "whats going on" -> "What’s Going On"."""
         return headline_case(words, self.forms)
-
-    def to_json(self) -> str:
-        data: dict = {"format": FORMAT, "tokens": list(self.itos)}
-        if self.forms:
-            data["forms"] = dict(self.forms)
-        return json.dumps(data, ensure_ascii=False, indent=0)
-
-    @classmethod
-    def from_json(cls, text: str, source: str = "vocab.json") -> Vocab:
-        try:
-            data = json.loads(text)
-            if data.get("format") != FORMAT:
-                raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
-            tokens = data["tokens"]
-            if not all(isinstance(t, str) for t in tokens):
-                raise ValueError("tokens must be strings")
-            forms = data.get("forms", {})  # absent in checkpoints made before printed forms: plain headline case
-            if not isinstance(forms, dict) or not all(isinstance(v, str) and v for v in forms.values()):
-                raise ValueError("forms must map words to non-empty strings")
-            return cls(tuple(tokens), forms)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise CheckpointError(f"{source}: not a valid lstm_textgen vocabulary ({e})") from None
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> Vocab:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise CheckpointError(f"{path}: cannot read the vocabulary ({e})") from None
-        return cls.from_json(text, source=str(path))
 
 
 def build_vocab(

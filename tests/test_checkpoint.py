@@ -38,10 +38,19 @@ def test_save_load_round_trip_is_exact(tiny_model, tmp_path):
     assert not again.training
 
 
-def test_from_pretrained_and_save_pretrained_use_the_same_format(tiny_checkpoint, tmp_path):
-    model = HeadlineModel.from_pretrained(str(tiny_checkpoint))
-    model.save_pretrained(tmp_path / "hf")
-    assert torch.equal(_outputs(load_model(tmp_path / "hf")), _outputs(model))
+def test_a_saved_folder_is_a_hub_model_repo(tiny_model, tmp_path):
+    """What the Hub shows and loads: the listed files, a model card with its metadata, config.json as JSON."""
+    from huggingface_hub import ModelCard
+
+    from lstm_textgen.checkpoint import HUB_FILES
+
+    save_checkpoint(tiny_model, tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == sorted(HUB_FILES)
+    card = ModelCard.load(tmp_path / "m" / "README.md")
+    assert card.data.library_name == "lstm_textgen" and card.data.pipeline_tag == "text-generation"
+    assert "best validation perplexity" in card.text
+    assert json.loads((tmp_path / "m" / "config.json").read_text()) == tiny_model.config.to_dict()
+    assert torch.equal(_outputs(load_model(tmp_path / "m")), _outputs(tiny_model))
 
 
 def test_loads_from_a_hub_repo_id_through_the_hub_cache(tiny_checkpoint, tmp_path):

@@ -2,8 +2,9 @@ import json
 
 import pytest
 
+from lstm_textgen.checkpoint import read_vocab, write_vocab
 from lstm_textgen.errors import CheckpointError
-from lstm_textgen.vocab import BOS_ID, EOS_ID, SPECIALS, UNK_ID, Vocab, build_vocab
+from lstm_textgen.vocab import BOS_ID, EOS_ID, SPECIALS, UNK_ID, build_vocab
 
 HEADLINES = [h.split() for h in ["trump signs order", "trump visits china", "china signs deal", "rare word"]]
 
@@ -32,8 +33,8 @@ def test_encode_unknown_words_become_unk():
 
 def test_json_round_trip_exact(tmp_path):
     v = build_vocab([*HEADLINES, ["café", "東京"]], min_count=1)
-    v.save(tmp_path / "vocab.json")
-    w = Vocab.load(tmp_path / "vocab.json")
+    write_vocab(v, tmp_path / "vocab.json")
+    w = read_vocab(tmp_path / "vocab.json")
     assert w == v and w.stoi == v.stoi
     assert json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8"))["tokens"][4:] == list(v.words)
 
@@ -52,7 +53,7 @@ def test_bad_vocab_files_are_clear_errors(tmp_path, text):
     f = tmp_path / "vocab.json"
     f.write_text(text)
     with pytest.raises(CheckpointError, match=r"vocab\.json"):
-        Vocab.load(f)
+        read_vocab(f)
 
 
 def test_printed_forms_round_trip_and_do_not_change_the_tokens(tmp_path):
@@ -61,8 +62,8 @@ def test_printed_forms_round_trip_and_do_not_change_the_tokens(tmp_path):
     counts = {"gop": Counter({"G.O.P.": 5, "Gop": 1}), "going on": Counter({"On": 4}), "zzz": Counter({"ZZZ": 3})}
     v = build_vocab([["gop", "going", "on"]] * 2, min_count=2, form_counts=counts)
     assert v.forms == {"gop": "G.O.P.", "going on": "On"}  # only words in the vocabulary
-    v.save(tmp_path / "vocab.json")
-    w = Vocab.load(tmp_path / "vocab.json")
+    write_vocab(v, tmp_path / "vocab.json")
+    w = read_vocab(tmp_path / "vocab.json")
     assert w.forms == v.forms and w.headline(["gop", "going", "on", "strike"]) == "G.O.P. Going On Strike"
     assert w == build_vocab([["gop", "going", "on"]] * 2, min_count=2)  # same tokens, same vocabulary
 
@@ -70,12 +71,12 @@ def test_printed_forms_round_trip_and_do_not_change_the_tokens(tmp_path):
 def test_a_vocabulary_without_forms_loads_and_prints_plain_headline_case(tmp_path):
     old = {"format": "lstm_textgen.vocab/1", "tokens": [*SPECIALS, "gop", "with", "the"]}  # as saved before forms
     (tmp_path / "vocab.json").write_text(json.dumps(old))
-    v = Vocab.load(tmp_path / "vocab.json")
+    v = read_vocab(tmp_path / "vocab.json")
     assert v.forms == {} and v.headline(["gop", "with", "the", "gop"]) == "Gop With the Gop"
     bad = dict(old, forms={"gop": 3})
     (tmp_path / "vocab.json").write_text(json.dumps(bad))
     with pytest.raises(CheckpointError, match="forms must map"):
-        Vocab.load(tmp_path / "vocab.json")
+        read_vocab(tmp_path / "vocab.json")
 
 
 def test_extra_words_join_after_the_training_words_and_max_vocab_still_caps():

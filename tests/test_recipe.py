@@ -1,0 +1,48 @@
+"""The training recipe from Python: the same stages and the same model as the command line."""
+
+import json
+
+import pytest
+import torch
+from conftest import DATA, TINY_MODEL, run_cli
+
+from lstm_textgen import Recipe, TrainConfig, fit, load_model
+
+TRAIN = {"batch_size": 16, "lr": 0.01, "warmup_steps": 10, "epochs": 2}
+
+
+def test_fit_in_python_is_the_command_lines_recipe(tmp_path):
+    recipe = Recipe(data=[DATA / "headlines.txt"], pretrain_data=[DATA / "pretrain.txt"], pretrain_epochs=1)
+    model = fit(recipe, tmp_path / "py", model=TINY_MODEL, train_config=TrainConfig(**TRAIN), progress=False)
+    assert (tmp_path / "py.pretrain" / "config.json").exists()
+    assert model.metrics["pretrain"]["epochs"] == 1 and len(model.metrics["history"]) == 2
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in {**TINY_MODEL, **TRAIN}.items()]
+    proc = run_cli(
+        "train",
+        "--data",
+        DATA / "headlines.txt",
+        "--pretrain-data",
+        DATA / "pretrain.txt",
+        "--pretrain-epochs",
+        1,
+        "--out",
+        tmp_path / "cli",
+        "--quiet",
+        *[f.replace("num-layers", "layers") for f in flags],
+    )
+    assert proc.returncode == 0, proc.stderr
+    cli = load_model(tmp_path / "cli")
+    assert cli.vocab == model.vocab and cli.config == model.config
+    same = [torch.equal(a, b) for a, b in zip(cli.state_dict().values(), model.state_dict().values())]
+    assert all(same)
+    saved = json.loads((tmp_path / "py" / "metrics.json").read_text())
+    assert saved["cli"]["pretrain_data"] == [str(DATA / "pretrain.txt")] and saved["command"] is None
+
+
+def test_a_recipe_refuses_what_cannot_work():
+    with pytest.raises(ValueError, match="no data"):
+        Recipe()
+    with pytest.raises(ValueError, match="needs --refit"):
+        Recipe(data=["x.txt"], refit_seeds=2)
+    with pytest.raises(ValueError, match="both give starting weights"):
+        Recipe(data=["x.txt"], init_from="ckpt", pretrain_data=["y.txt"])
