@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -21,16 +22,86 @@ import gradio as gr
 
 import lstm_textgen as lt
 
-# Per-request caps for a public link (the library allows more from Python and the CLI).
-MAX_WORDS = 40
-MAX_NUM = 10
-MAX_TOP_K = 1000
-MAX_PROMPT_CHARS = 2000  # longer seed text is cut before cleaning; the model sees at most its last words anyway
-# The library's defaults, picked from the output-quality measurements in bench/results/quality.md.
-DEFAULT_WORDS = lt.Options.max_words
-DEFAULT_TEMPERATURE = lt.Options.temperature
-DEFAULT_TOP_P = lt.Options.top_p
-DEFAULT_NUM = 5
+# Per-request caps for a public link or a Space, open to anyone (the library allows more from Python and the CLI).
+PUBLIC_MAX_WORDS = 40
+PUBLIC_MAX_NUM = 10
+PUBLIC_MAX_TOP_K = 1000
+PUBLIC_MAX_PROMPT_CHARS = 2000  # longer seed text is cut before cleaning; the model sees at most its last words
+
+
+@dataclass(frozen=True)
+class Param:
+    """One setting of a request: one name in the API and in ``lt.Options``, one range for the page and the API."""
+
+    name: str
+    title: str
+    lo: float
+    hi: float
+    default: float | None  # None: blank, as the random seed is
+    step: float  # 1: a whole number
+    hint: str = ""  # after the title, on the page
+    info: str = ""
+    advanced: bool = False  # under "Advanced"
+
+
+# The request after the seed words, in the API's order. Defaults are the library's, picked from the
+# output-quality measurements in bench/results/quality.md.
+PARAMS = (
+    Param(
+        "max_words",
+        "Max words",
+        lo=1,
+        hi=PUBLIC_MAX_WORDS,
+        default=lt.Options.max_words,
+        step=1,
+        info="most new words a headline; it usually ends earlier on its own",
+    ),
+    Param(
+        "temperature",
+        "Temperature",
+        lo=0,
+        hi=2,
+        default=lt.Options.temperature,
+        step=0.05,
+        hint=" (0 = greedy)",
+        info="low: safe and repetitive; high: surprising",
+    ),
+    Param("num", "Number of headlines", lo=1, hi=PUBLIC_MAX_NUM, default=lt.Options.num, step=1),
+    Param(
+        "top_k",
+        "Top-k",
+        lo=0,
+        hi=PUBLIC_MAX_TOP_K,
+        default=lt.Options.top_k,
+        step=1,
+        hint=" (0 = off)",
+        info="sample only from the k likeliest words",
+        advanced=True,
+    ),
+    Param(
+        "top_p",
+        "Top-p",
+        lo=0.01,
+        hi=1,
+        default=lt.Options.top_p,
+        step=0.01,
+        hint=" (1 = off)",
+        info="sample only from the likeliest words that together reach p",
+        advanced=True,
+    ),
+    Param(
+        "seed",
+        "Random seed",
+        lo=0,
+        hi=2**63 - 1,
+        default=None,
+        step=1,
+        hint=" (blank = random)",
+        info="the same seed and settings give the same headlines",
+        advanced=True,
+    ),
+)
+DEFAULTS = {p.name: p.default for p in PARAMS}
 CONCURRENCY = 4  # requests generating at once (this is CPU work)
 STREAM_EVERY_S = 0.05  # at most one streamed update a request per 50 ms: each costs ~6 ms of server time
 MAX_QUEUE = 64  # requests waiting; more are refused at once
@@ -70,30 +141,23 @@ def _number(name: str, value: Any, lo: float, hi: float, whole: bool) -> float |
     return int(value) if whole else float(value)
 
 
-def check_request(
-    prompt: Any, max_words: Any, temperature: Any, num: Any, top_k: Any, top_p: Any, seed: Any
-) -> tuple[str, lt.Options, bool]:
-    """(prompt, options, prompt was cut) or a gr.Error with a message a user can act on."""
+def check_request(prompt: Any, *values: Any) -> tuple[str, lt.Options, bool]:
+    """(prompt, options, prompt was cut) from the seed words and the values of :data:`PARAMS`, or a gr.Error
+    with a message a user can act on."""
     if prompt is None:
         prompt = ""
     if not isinstance(prompt, str):
         raise gr.Error("The seed words must be text.")
-    cut = len(prompt) > MAX_PROMPT_CHARS
-    prompt = prompt[-MAX_PROMPT_CHARS:]
-    if seed is not None and not (isinstance(seed, str) and not seed.strip()):
-        seed = _number("Random seed", seed, 0, 2**63 - 1, whole=True)
-    else:
-        seed = None
-    values = {
-        "max_words": _number("Max words", max_words, 1, MAX_WORDS, whole=True),
-        "temperature": _number("Temperature", temperature, 0, 2, whole=False),
-        "num": _number("Number of headlines", num, 1, MAX_NUM, whole=True),
-        "top_k": _number("Top-k", top_k, 0, MAX_TOP_K, whole=True),
-        "top_p": _number("Top-p", top_p, 0.01, 1, whole=False),
-        "seed": seed,
-    }
+    cut = len(prompt) > PUBLIC_MAX_PROMPT_CHARS
+    prompt = prompt[-PUBLIC_MAX_PROMPT_CHARS:]
+    if len(values) != len(PARAMS):
+        raise gr.Error(f"Expected {len(PARAMS)} settings after the seed words, got {len(values)}.")
+    checked = {}
+    for p, value in zip(PARAMS, values):
+        blank = value is None or (isinstance(value, str) and not value.strip())
+        checked[p.name] = None if p.default is None and blank else _number(p.title, value, p.lo, p.hi, p.step == 1)
     try:
-        opts = lt.make_options(**values)
+        opts = lt.make_options(**checked)
     except ValueError as e:  # the library's own check; the app's ranges are narrower, so rare
         raise gr.Error(str(e)) from None
     return prompt, opts, cut
@@ -223,18 +287,10 @@ def _throttled(results: Iterator[lt.Generation], every: float) -> Iterator[lt.Ge
 
 
 def generate_ui(
-    model: lt.HeadlineModel,
-    prompt,
-    max_words,
-    temperature,
-    num,
-    top_k,
-    top_p,
-    seed,
-    stream_every: float = STREAM_EVERY_S,
+    model: lt.HeadlineModel, prompt: Any, *values: Any, stream_every: float = STREAM_EVERY_S
 ) -> Iterator[tuple]:
     """The Generate button: headlines stream in word by word, then the word-by-word view fills in."""
-    prompt, opts, cut = check_request(prompt, max_words, temperature, num, top_k, top_p, seed)
+    prompt, opts, cut = check_request(prompt, *values)
     skip = (gr.skip(),) * 6
     for result in _throttled(lt.stream(model, prompt, options=opts), stream_every):
         if not result.done:
@@ -264,27 +320,27 @@ def pick_headline(data: dict | None, index: int | None) -> tuple:
 
 
 def api_generate(
-    model: lt.HeadlineModel,
-    prompt: str = "",
-    max_words: int = DEFAULT_WORDS,
-    temperature: float = DEFAULT_TEMPERATURE,
-    num: int = DEFAULT_NUM,
-    top_k: int = 0,
-    top_p: float = DEFAULT_TOP_P,
-    seed: int | None = None,
-    stream_every: float = STREAM_EVERY_S,
+    model: lt.HeadlineModel, prompt: Any, *values: Any, stream_every: float = STREAM_EVERY_S
 ) -> Iterator[dict]:
     """Generate headlines. Streams the growing result; the last message has "done": true.
 
     Each message: {"headlines": [{"text", "prompt_words", "words", "probs", "ended", "alternatives"}],
     "prompt_words", "unknown_words", "truncated", "seed", "done"}.
     """
-    prompt, opts, cut = check_request(prompt, max_words, temperature, num, top_k, top_p, seed)
+    prompt, opts, cut = check_request(prompt, *values)
     for result in _throttled(lt.stream(model, prompt, options=opts), stream_every):
         data = result.to_dict()
         data["done"] = result.done
         data["truncated"] = result.truncated or cut
         yield data
+
+
+def setting_input(p: Param) -> gr.components.Component:
+    """The page's input for one setting: a slider, or a number box for one that may stay blank."""
+    common = {"label": p.title + p.hint, "info": p.info or None, "elem_id": p.name.replace("_", "-")}
+    if p.default is None:
+        return gr.Number(value=None, precision=0, minimum=p.lo, **common)
+    return gr.Slider(p.lo, p.hi, value=p.default, step=p.step, **common)
 
 
 def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) -> gr.Blocks:
@@ -303,7 +359,7 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
                     label="Seed words",
                     placeholder=f"e.g. {prompts[0] if prompts else 'trump says'}",
                     scale=4,
-                    max_length=MAX_PROMPT_CHARS,
+                    max_length=PUBLIC_MAX_PROMPT_CHARS,
                     elem_id="seed-words",
                 )
                 go = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
@@ -314,45 +370,11 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
                 label="Try",
                 api_visibility="private",
             )
+            settings = {}
             with gr.Row():
-                words = gr.Slider(
-                    1,
-                    MAX_WORDS,
-                    value=DEFAULT_WORDS,
-                    step=1,
-                    label="Max words",
-                    elem_id="max-words",
-                    info="most new words a headline; it usually ends earlier on its own",
-                )
-                temp = gr.Slider(
-                    0,
-                    2,
-                    value=DEFAULT_TEMPERATURE,
-                    step=0.05,
-                    label="Temperature (0 = greedy)",
-                    elem_id="temperature",
-                    info="low: safe and repetitive; high: surprising",
-                )
-                num = gr.Slider(1, MAX_NUM, value=DEFAULT_NUM, step=1, label="Number of headlines", elem_id="num")
+                settings.update({p.name: setting_input(p) for p in PARAMS if not p.advanced})
             with gr.Accordion("Advanced", open=False), gr.Row():
-                top_k = gr.Slider(
-                    0, 200, value=0, step=1, label="Top-k (0 = off)", info="sample only from the k likeliest words"
-                )
-                top_p = gr.Slider(
-                    0.05,
-                    1,
-                    value=DEFAULT_TOP_P,
-                    step=0.01,
-                    label="Top-p (1 = off)",
-                    info="sample only from the likeliest words that together reach p",
-                )
-                seed = gr.Number(
-                    value=None,
-                    precision=0,
-                    minimum=0,
-                    label="Random seed (blank = random)",
-                    info="the same seed and settings give the same headlines",
-                )
+                settings.update({p.name: setting_input(p) for p in PARAMS if p.advanced})
             out = gr.HTML(label="Headlines", elem_id="headlines")
             note = gr.Markdown(elem_id="notices")
             with gr.Accordion("Word by word: how likely was each word?", open=True):
@@ -384,7 +406,7 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
                 height=320,
             )
 
-        inputs = [seed_box, words, temp, num, top_k, top_p, seed]
+        inputs = [seed_box, *(settings[p.name] for p in PARAMS)]
         outputs = [out, note, state, pick, view, position, alts]
         for trigger in (go.click, seed_box.submit):
             trigger(
@@ -398,16 +420,17 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
         pick.input(pick_headline, [state, pick], [view, position, alts], api_visibility="private", queue=False)
         position.input(alternatives, [state, pick, position], alts, api_visibility="private", queue=False)
 
-        def generate(
+        def generate(  # the API's contract: PARAMS, in their order, with their defaults (tests check it)
             prompt: str = "",
-            max_words: int = DEFAULT_WORDS,
-            temperature: float = DEFAULT_TEMPERATURE,
-            num: int = DEFAULT_NUM,
-            top_k: int = 0,
-            top_p: float = DEFAULT_TOP_P,
+            max_words: int = DEFAULTS["max_words"],
+            temperature: float = DEFAULTS["temperature"],
+            num: int = DEFAULTS["num"],
+            top_k: int = DEFAULTS["top_k"],
+            top_p: float = DEFAULTS["top_p"],
             seed: int | None = None,
         ) -> Iterator[dict]:
-            yield from api_generate(model, prompt, max_words, temperature, num, top_k, top_p, seed, stream_every)
+            values = (max_words, temperature, num, top_k, top_p, seed)
+            yield from api_generate(model, prompt, *values, stream_every=stream_every)
 
         generate.__doc__ = api_generate.__doc__
         gr.api(generate, api_name="generate", concurrency_id="generate")

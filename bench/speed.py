@@ -165,13 +165,18 @@ def bench_api(model: lt.HeadlineModel, prompt: str, requests: int) -> dict:
     try:
         client = Client(url, verbose=False)
         out = {}
-        for label, num, words in (("default", app.DEFAULT_NUM, app.DEFAULT_WORDS), ("10x20", N_HEADLINES, N_WORDS)):
-            client.predict(prompt, words, app.DEFAULT_TEMPERATURE, num, 0, app.DEFAULT_TOP_P, 1, api_name="/generate")
+        for label, num, words in (
+            ("default", app.DEFAULTS["num"], app.DEFAULTS["max_words"]),
+            ("10x20", N_HEADLINES, N_WORDS),
+        ):
+            client.predict(
+                prompt, words, app.DEFAULTS["temperature"], num, 0, app.DEFAULTS["top_p"], 1, api_name="/generate"
+            )
             lat = []
             for i in range(requests):
                 t = time.perf_counter()
                 client.predict(
-                    prompt, words, app.DEFAULT_TEMPERATURE, num, 0, app.DEFAULT_TOP_P, i, api_name="/generate"
+                    prompt, words, app.DEFAULTS["temperature"], num, 0, app.DEFAULTS["top_p"], i, api_name="/generate"
                 )
                 lat.append((time.perf_counter() - t) * 1e3)
             lat.sort()

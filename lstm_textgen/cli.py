@@ -65,7 +65,7 @@ def _add_generation_flags(p: argparse.ArgumentParser) -> None:
         default="",
         help="seed words the headlines start with (cleaned like training text; empty: from scratch)",
     )
-    p.add_argument("--num", type=int, default=5, help=f"how many headlines (1-{MAX_NUM}; default 5)")
+    p.add_argument("--num", type=int, default=d.num, help=f"how many headlines (1-{MAX_NUM}; default {d.num})")
     p.add_argument(
         "--max-words",
         type=int,

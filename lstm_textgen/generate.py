@@ -113,7 +113,7 @@ class Options:
 
     # defaults: the most varied setting whose samples a judge model finds as fluent as real headlines
     # (bench/results/quality.md, "Sampling defaults")
-    num: int = 1
+    num: int = 5
     max_words: int = 15
     temperature: float = 0.6
     top_k: int = 0

@@ -274,3 +274,11 @@ def test_missing_checkpoint_is_one_clear_message(tmp_path):
         env={**__import__("os").environ, "LSTM_TEXTGEN_CHECKPOINT": str(tmp_path / "env")},
     )
     assert env_proc.returncode == 1 and str(tmp_path / "env") in env_proc.stderr
+
+
+def test_the_api_takes_the_pages_settings_in_their_order_and_defaults(server):
+    """One description of a request (app.PARAMS) behind the page, the checks and the /generate API."""
+    _url, client = server
+    params = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]["parameters"]
+    assert [p["parameter_name"] for p in params] == ["prompt", *(p.name for p in app.PARAMS)]
+    assert [p.get("parameter_default") for p in params[1:]] == [p.default for p in app.PARAMS]

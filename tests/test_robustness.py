@@ -64,7 +64,7 @@ def test_hostile_seeds_generate_and_never_become_markup(tiny_model, name):
 
 def test_a_100k_character_seed_is_bounded(tiny_model):
     prompt, _opts, cut = app.check_request("a " * 50_000, 5, 0.8, 1, 0, 1, 0)
-    assert cut and len(prompt) <= app.MAX_PROMPT_CHARS
+    assert cut and len(prompt) <= app.PUBLIC_MAX_PROMPT_CHARS
     r = lt.generate(tiny_model, "word " * 100_000, num=1, max_words=2, seed=0)
     assert r.truncated and len(r.prompt_words) == MAX_PROMPT_WORDS
 
@@ -247,7 +247,7 @@ def test_past_the_queue_limit_requests_are_refused_at_once(tiny_checkpoint):
             t = time.perf_counter()
             try:
                 Client(url, verbose=False).predict(
-                    "trump", app.MAX_WORDS, 2.0, app.MAX_NUM, 0, 1.0, i, api_name="/generate"
+                    "trump", app.PUBLIC_MAX_WORDS, 2.0, app.PUBLIC_MAX_NUM, 0, 1.0, i, api_name="/generate"
                 )
                 return "ok", time.perf_counter() - t
             except (AppError, Exception) as e:
