@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import lstm_textgen as lt
+from lstm_textgen.mixed import stepper
 
 N_HEADLINES, N_WORDS = 10, 20
 
@@ -137,12 +138,13 @@ def step_precision(model: lt.HeadlineModel, data: str, batch_size: int = 64) -> 
     out = {"headlines": len(va), "data": data}
     with torch.inference_mode():
         for dtype in (torch.float32, torch.bfloat16):
+            step = stepper(model, dtype)
             nll, tokens = 0.0, 0
             for i in range(0, len(seqs), batch_size):
                 x = pad_batch(seqs[i : i + batch_size])
                 state = model.initial_state(x.size(0))
                 for t in range(x.size(1) - 1):
-                    logits, state = model.step(x[:, t], state, dtype)
+                    logits, state = step(x[:, t], state)
                     nll += F.cross_entropy(logits, x[:, t + 1], ignore_index=PAD_ID, reduction="sum").item()
                 tokens += int((x[:, 1:] != PAD_ID).sum())
             out[f"ppl_{str(dtype).removeprefix('torch.')}"] = math.exp(nll / tokens)

@@ -13,10 +13,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
-from .model import HeadlineModel, StepFn, native_bfloat16
+from .mixed import native_bfloat16, stepper
+from .model import HeadlineModel, StepFn
+from .sampling import sample
 from .text import clean, headline_words
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -166,73 +167,6 @@ def prepare_prompt(model: HeadlineModel, prompt: str) -> tuple[list[str], list[s
     return ws, unknown, truncated
 
 
-REJECTION_ROUNDS = 4  # draws a row gets from the whole distribution before the sorted nucleus is built
-
-
-def _nucleus_mask(p: torch.Tensor, top_p: float) -> torch.Tensor:
-    """True for the smallest set of likeliest tokens a row whose probability reaches top_p (never empty).
-
-    numpy sorts a [10, 4k] array in 0.5 ms where torch.sort takes 1.2 ms on this CPU, and a nucleus of
-    a word-level model at temperature ~1 holds about a thousand words, so a partial sort does not help.
-    """
-    a = p.numpy()
-    desc = -np.sort(-a, axis=-1)
-    size = ((np.cumsum(desc, axis=-1) - desc) < top_p).sum(axis=-1)  # tokens before each one hold < top_p
-    threshold = desc[np.arange(a.shape[0]), np.maximum(size, 1) - 1]
-    return torch.from_numpy(a >= threshold[:, None])
-
-
-def _inverse_cdf(p: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """One token a row of p [B, V] (not necessarily normalised) from one uniform number a row: 20x cheaper
-    than torch.multinomial over a 4k vocabulary, the same distribution. [B, 1]; a token of probability 0
-    only when the number rounds onto the end of the CDF (callers redraw or replace it)."""
-    cdf = p.cumsum(dim=-1)
-    u = torch.rand(p.size(0), 1, generator=gen) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u, right=True).clamp_(max=p.size(-1) - 1)
-
-
-def _sample(scores: torch.Tensor, top_k: int, top_p: float, gen: torch.Generator) -> torch.Tensor:
-    """One token a row from softmax(scores), kept to the top-k tokens, then to the nucleus of top_p.
-
-    The nucleus by rejection: a token drawn from the whole (top-k) distribution is kept when the tokens
-    likelier than it hold less than top_p, which is exactly "inside the nucleus", so kept draws follow
-    the renormalised nucleus distribution without sorting the vocabulary. The nucleus holds at least
-    top_p of the mass, so at top_p 0.95 one row in 20 needs a second draw; rows still rejected after
-    REJECTION_ROUNDS draws (a small top_p) are drawn from the sorted nucleus instead, the same law.
-    """
-    vocab = scores.size(-1)
-    if 0 < top_k < vocab:
-        kth = torch.topk(scores, top_k, dim=-1).values[:, -1:]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    p = torch.softmax(scores, dim=-1)
-    chosen = todo = None  # todo: the rows still to draw, None while it is all of them
-    for _ in range(REJECTION_ROUNDS):
-        rows = p if todo is None else p.index_select(0, todo)
-        pick = _inverse_cdf(rows, gen)
-        picked_p = rows.gather(1, pick)
-        ok = picked_p > 0
-        if top_p < 1.0:
-            ok &= torch.where(rows > picked_p, rows, 0).sum(dim=-1, keepdim=True) < top_p
-        ok, pick = ok.squeeze(1), pick.squeeze(1)
-        if todo is None:  # the first round: usually every row is kept, and no indexing is needed
-            if bool(ok.all()):
-                return pick
-            chosen, todo = pick, (~ok).nonzero().squeeze(1)
-        else:
-            chosen[todo[ok]] = pick[ok]
-            todo = todo[~ok]
-        if not todo.numel():
-            return chosen
-    assert chosen is not None and todo is not None
-    rows = p.index_select(0, todo)
-    if top_p < 1.0:
-        rows = rows * _nucleus_mask(rows, top_p)
-    pick = _inverse_cdf(rows, gen)
-    unlucky = rows.gather(1, pick) == 0  # rounded onto the end of the CDF: take the likeliest instead
-    chosen[todo] = torch.where(unlucky, rows.argmax(dim=-1, keepdim=True), pick).squeeze(1)
-    return chosen
-
-
 STEPPED_PROMPT = 4  # tokens; a prompt up to this long is fed a step at a time when the step is bfloat16
 
 
@@ -278,7 +212,7 @@ def _choose(
     else:
         # the best log-probability lies in [-log V, 0], so even the smallest temperature keeps it finite and
         # sends only the others to -inf: never inf - inf
-        chosen = _sample(logp / opts.temperature, opts.top_k, opts.top_p, gen)
+        chosen = sample(logp / opts.temperature, opts.top_k, opts.top_p, gen)
     alt_lp, alt_i = torch.topk(logp, min(opts.alternatives, logp.size(-1)), dim=-1)
     return chosen, logp.gather(1, chosen[:, None]).squeeze(1).exp(), alt_lp.exp(), alt_i
 
@@ -301,7 +235,7 @@ def stream(model: HeadlineModel, prompt: str = "", **options: Any) -> Iterator[G
     prefix = torch.tensor([[BOS_ID, *model.vocab.encode(prompt_words)]], dtype=torch.long)
     device = model.device
     dtype = opts.step_dtype(device)
-    step_fn = model.stepper(dtype)  # bound to the weights once a request
+    step_fn = stepper(model, dtype)  # bound to the weights once a request
     logits, state = _run(model, prefix.to(device), step_fn, dtype)
     rows = torch.zeros(opts.num, dtype=torch.long)
     logits, state = logits.index_select(0, rows), model.select_state(state, rows.to(device))

@@ -238,16 +238,12 @@ class LSTMNet(nn.Module):
             return F.linear(x, self.embedding.weight, self.decoder_bias)
         return self.decoder(x)
 
-    def step(
-        self, tokens: torch.Tensor, state: LSTMState, dtype: torch.dtype = torch.float32
-    ) -> tuple[torch.Tensor, LSTMState]:
+    def step(self, tokens: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
         """One generation step (no dropout): tokens [B] -> logits [B, V].
 
-        Fused LSTM cells instead of nn.LSTM's sequence machinery: the same arithmetic, about 5x less
-        overhead a layer when the sequence is one token long. ``dtype=torch.bfloat16``: see :meth:`_step_mixed`.
+        Fused LSTM cells instead of nn.LSTM's sequence machinery: the same arithmetic, with much less overhead
+        a layer when the sequence is one token long. The same step with bfloat16 products is in :mod:`mixed`.
         """
-        if dtype != torch.float32:
-            return self.stepper(dtype)(tokens, state)
         x = F.embedding(tokens, self.embedding.weight)
         new_state: LSTMState = []
         for i, layer in enumerate(self.layers):
@@ -263,79 +259,6 @@ class LSTMNet(nn.Module):
         """The state before the first token: zeros, ([1, B, H], [1, B, H]) a layer."""
         zeros = self.embedding.weight.new_zeros(1, batch, self.cfg.hidden_dim)
         return [(zeros, zeros)] * len(self.layers)
-
-    def stepper(self, dtype: torch.dtype = torch.float32) -> StepFn:
-        """:meth:`step` bound to ``dtype`` and to the weights as they are now, for one generation request: the
-        bfloat16 weights are then looked up once, not at every step."""
-        if dtype == torch.float32:
-            return self.step
-        weights = self._mixed_weights(dtype)
-        return lambda tokens, state: self._step_mixed(tokens, state, dtype, weights)
-
-    def _step_mixed(
-        self, tokens: torch.Tensor, state: LSTMState, dtype: torch.dtype, weights: tuple
-    ) -> tuple[torch.Tensor, LSTMState]:
-        """The step with its matrix products in ``dtype`` (bfloat16) and everything else in float32: the
-        state, the gates' nonlinearities, the residuals and the logits.
-
-        At a few rows a step is bound by reading 14.8 MB of weights; half the bytes and the CPU's bfloat16
-        instructions make it 2-3x faster. The products' outputs are rounded to 8 bits, so a probability
-        moves by ~1% (bench/results/speed.md measures the effect on perplexity).
-        """
-        layers, decoder = weights  # from _mixed_weights(dtype)
-        x = F.embedding(tokens, self.embedding.weight)
-        hid = self.cfg.hidden_dim
-        new_state: LSTMState = []
-        for i, (w, b) in enumerate(layers):
-            h, c = state[i][0][0], state[i][1][0]
-            gates = torch.mm(torch.cat([x, h], dim=1).to(dtype), w).float().add_(b)  # [B, 4H], gates i f o g
-            sig = torch.sigmoid(gates[:, : 3 * hid])
-            c = torch.addcmul(sig[:, hid : 2 * hid] * c, sig[:, :hid], torch.tanh(gates[:, 3 * hid :]))
-            h = sig[:, 2 * hid :] * torch.tanh(c)
-            x = h + x if self.cfg.residual and i > 0 else h
-            new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
-        for w, b in decoder:  # the projection (if any), then the vocabulary
-            x = torch.mm(x.to(dtype), w).float().add_(b)
-        return x, new_state
-
-    def _mixed_weights(self, dtype: torch.dtype) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list]:
-        """The weights as ``_step_mixed`` reads them, built once per set of weights: each layer's two matrices
-        as one [in + H, 4H] matrix in ``dtype`` (gates reordered to i f o g) and its two biases summed.
-
-        Kept until a parameter changes: the key holds each one's storage and in-place version counter, so
-        training, ``load_state_dict`` or ``.to()`` rebuild it."""
-        lstm = [(layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0) for layer in self.layers]
-        if self.cfg.tie_weights:
-            linears = [] if self.proj is None else [(self.proj.weight, self.proj.bias)]
-            linears.append((self.embedding.weight, self.decoder_bias))
-        else:
-            linears = [(self.decoder.weight, self.decoder.bias)]
-        key = (dtype, tuple((t.data_ptr(), t._version) for group in lstm + linears for t in group))
-        cached = self.__dict__.get("_mixed_cache")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        hid = self.cfg.hidden_dim
-        order = torch.cat([torch.arange(0, 2 * hid), torch.arange(3 * hid, 4 * hid), torch.arange(2 * hid, 3 * hid)])
-        with torch.no_grad():
-            layers = [
-                (torch.cat([w_ih, w_hh], dim=1)[order].t().contiguous().to(dtype), (b_ih + b_hh)[order].float())
-                for w_ih, w_hh, b_ih, b_hh in lstm
-            ]
-            decoder = [(w.t().contiguous().to(dtype), b.float()) for w, b in linears]
-        built = (layers, decoder)
-        self.__dict__["_mixed_cache"] = (key, built)
-        return built
-
-
-def native_bfloat16(device: torch.device) -> bool:
-    """Whether bfloat16 matrix products run in hardware on ``device`` (a CPU with AVX512-BF16 or AMX, or a GPU
-    that has them); elsewhere they are emulated, and a bfloat16 step would not pay off."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own checks
-        return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-    return False
 
 
 class TutorialNet(nn.Module):
@@ -391,28 +314,22 @@ class HeadlineModel(nn.Module):
         self.vocab: Vocab | None = None
         self.metrics: dict[str, Any] = {}  # metrics.json: see checkpoint.Metrics
         self.source: str | None = None  # where it was loaded from, for display
+        self.step_cache: dict[str, Any] = {}  # the weights as mixed.py's bfloat16 step reads them
 
     def forward(self, tokens: torch.Tensor, state: Any = None, time_major: bool = False) -> tuple[torch.Tensor, Any]:
         """tokens [B, T] -> (logits [B, T, V], or [T, B, V] with ``time_major``; the state after the last token)."""
         return self.net(tokens, state, time_major)
 
-    def step(self, tokens: torch.Tensor, state: Any, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, Any]:
-        """Next-token logits [B, V] after one more token a row (tokens [B]), for generation; ``dtype`` is the
-        precision of the LSTM's matrix products (the tutorial's model always computes in float32)."""
+    def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """Next-token logits [B, V] after one more token a row (tokens [B]), for generation."""
         if isinstance(self.net, LSTMNet) and not self.training:
-            return self.net.step(tokens, state, dtype)
+            return self.net.step(tokens, state)
         logits, state = self.net(tokens[:, None], state)
         return logits[:, -1], state
 
     def initial_state(self, batch: int) -> Any:
         """The state before the first token of ``batch`` rows, as :meth:`step` takes it."""
         return self.net.initial_state(batch)
-
-    def stepper(self, dtype: torch.dtype = torch.float32) -> StepFn:
-        """:meth:`step` bound to ``dtype`` and to the current weights: call it once a request, then every step."""
-        if isinstance(self.net, LSTMNet) and not self.training:
-            return self.net.stepper(dtype)
-        return lambda tokens, state: self.step(tokens, state, dtype)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -29,7 +29,8 @@ from .data import bucketed_batches, common_openings, encode_all, pad_batch, padd
 from .distributed import Dist, all_reduce_sum, gather_digests, init_distributed, leave
 from .errors import CheckpointError
 from .evaluate import evaluate
-from .model import HeadlineModel, ModelConfig, config_field, native_bfloat16, next_token_nll, pair_nll
+from .mixed import native_bfloat16
+from .model import HeadlineModel, ModelConfig, config_field, next_token_nll, pair_nll
 from .vocab import PAD_ID, Vocab
 
 

@@ -1,6 +1,7 @@
 import math
 
 import pytest
+import torch
 
 from lstm_textgen import generate, stream
 from lstm_textgen.generate import MAX_PROMPT_WORDS
@@ -146,50 +147,44 @@ def test_prompt_must_be_text(tiny_model):
         generate(tiny_model, 42)
 
 
-def test_sampling_follows_the_renormalised_nucleus_distribution():
-    """Drawn frequencies match p restricted to the nucleus (and top-k), renormalised: the rejection draws and
-    the sorted fallback (a small top_p) give the same law, not just the right support."""
-    import torch
-
-    from lstm_textgen.generate import _sample
+def test_the_fast_sampler_draws_from_the_reference_rule():
+    """Drawn frequencies match the plain rule (sampling.filtered_probs: top-k, then the nucleus, renormalised)
+    for the rejection draws and the sorted fallback (a small top_p) alike: the same law, not just the support."""
+    from lstm_textgen.sampling import filtered_probs, sample, sample_reference
 
     gen = torch.Generator().manual_seed(1)
-    scores = torch.tensor([[2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, -3.0]]).repeat(4000, 1)
-    probs = torch.softmax(scores[0], dim=-1)  # already in descending order
-    for top_k, top_p in ((0, 1.0), (0, 0.8), (6, 0.9), (0, 0.3), (0, 0.05)):
-        k = top_k or 8
-        p = probs[:k] / probs[:k].sum()
-        n = int(((p.cumsum(0) - p) < top_p).sum())
-        expected = torch.zeros(8)
-        expected[:n] = p[:n] / p[:n].sum()
-        counts = torch.zeros(8)
-        for _ in range(5):
-            counts += torch.bincount(_sample(scores, top_k, top_p, gen), minlength=8)
-        freq = counts / counts.sum()
-        assert (freq - expected).abs().max() < 0.015, (top_k, top_p, freq, expected)
+    fixed = torch.tensor([[2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, -3.0]])
+    spread = torch.randn(1, 30, generator=torch.Generator().manual_seed(2)) * 2
+    for scores in (fixed, spread):
+        batch = scores.repeat(4000, 1)
+        for top_k, top_p in ((0, 1.0), (0, 0.8), (6, 0.9), (0, 0.3), (0, 0.05), (3, 1.0)):
+            expected = filtered_probs(scores, top_k, top_p)[0]
+            for draw in (sample, sample_reference):
+                counts = sum(torch.bincount(draw(batch, top_k, top_p, gen), minlength=scores.size(1)) for _ in range(5))
+                freq = counts / counts.sum()
+                assert (freq - expected).abs().max() < 0.015, (draw.__name__, top_k, top_p, freq, expected)
+
+
+def test_the_reference_rule_keeps_the_smallest_nucleus():
+    from lstm_textgen.sampling import filtered_probs
+
+    p = filtered_probs(torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])), top_p=0.8)[0]
+    assert torch.allclose(p, torch.tensor([0.5, 0.3, 0, 0]) / 0.8)  # 0.5 + 0.3 reaches 0.8: two tokens
+    p = filtered_probs(torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])), top_k=3)[0]
+    assert torch.allclose(p, torch.tensor([0.5, 0.3, 0.15, 0]) / 0.95)
 
 
 def test_sampling_stays_inside_top_k_and_the_nucleus():
-    import torch
-
-    from lstm_textgen.generate import _sample
+    from lstm_textgen.sampling import filtered_probs, sample
 
     gen = torch.Generator().manual_seed(0)
     for vocab, spread in ((50, 3.0), (4000, 0.2), (4000, 6.0)):  # peaked and flat distributions, small and large
         scores = torch.randn(8, vocab) * spread
-        probs = torch.softmax(scores, dim=-1)
-        order = torch.argsort(probs, dim=-1, descending=True)
         for top_k, top_p in ((0, 0.9), (5, 1.0), (20, 0.5), (0, 0.999), (3000, 0.95)):
-            allowed = []
-            for r in range(8):
-                k = top_k if 0 < top_k < vocab else vocab
-                ids = order[r, :k]
-                p = probs[r, ids] / probs[r, ids].sum()
-                n = int(((p.cumsum(0) - p) < top_p).sum())
-                allowed.append(set(ids[:n].tolist()))
+            allowed = [set(row.nonzero().squeeze(1).tolist()) for row in filtered_probs(scores, top_k, top_p)]
             seen = [set() for _ in range(8)]
             for _ in range(200):
-                for r, t in enumerate(_sample(scores, top_k, top_p, gen).tolist()):
+                for r, t in enumerate(sample(scores, top_k, top_p, gen).tolist()):
                     assert t in allowed[r], (vocab, spread, top_k, top_p)
                     seen[r].add(t)
             if top_k == 0 and top_p >= 0.999 and spread < 1:  # a flat distribution: a nucleus of thousands

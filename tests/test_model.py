@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from lstm_textgen.mixed import stepper
 from lstm_textgen.model import HeadlineModel, ModelConfig
 
 
@@ -141,7 +142,7 @@ def test_generation_step_reads_like_the_sequence_forward(changes):
         for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
             state, got = m.initial_state(3), []
             for t in range(x.size(1)):
-                logits, state = m.step(x[:, t], state, dtype)
+                logits, state = stepper(m, dtype)(x[:, t], state)
                 assert logits.dtype == torch.float32 and state[0][1].dtype == torch.float32
                 got.append(torch.softmax(logits, dim=-1))
             assert torch.allclose(torch.stack(got, 1), want, atol=tol), dtype
@@ -156,7 +157,7 @@ def test_the_bfloat16_step_follows_the_weights_when_they_change():
 
     def probs(model, dtype=torch.bfloat16):
         with torch.inference_mode():
-            return torch.softmax(model.step(tok, model.initial_state(2), dtype)[0], dim=-1)
+            return torch.softmax(stepper(model, dtype)(tok, model.initial_state(2))[0], dim=-1)
 
     before = probs(m)
     with torch.no_grad():

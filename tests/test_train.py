@@ -156,7 +156,7 @@ def test_a_refit_trains_without_validation_for_a_fixed_part_of_the_schedule(corp
 def test_mixed_precision_where_the_cpu_has_bfloat16(corpus, tmp_path):
     """On a CPU with bfloat16 instructions training autocasts to bfloat16 (recorded in the metrics) and
     learns as well as float32; --no-amp (amp=False) trains in float32 throughout."""
-    from lstm_textgen.model import native_bfloat16
+    from lstm_textgen.mixed import native_bfloat16
 
     tr, va, vocab, cfg = corpus
     mixed = train(tr, va, vocab, cfg, TrainConfig(epochs=2, **FAST), tmp_path / "mixed", progress=False)
