@@ -103,7 +103,7 @@ PARAMS = (
 )
 DEFAULTS = {p.name: p.default for p in PARAMS}
 CONCURRENCY = 4  # requests generating at once (this is CPU work)
-STREAM_EVERY_S = 0.05  # at most one streamed update a request per 50 ms: each costs ~6 ms of server time
+STREAM_EVERY_S = 0.05  # at most one streamed update a request per 50 ms: each costs server time (speed.md)
 MAX_QUEUE = 64  # requests waiting; more are refused at once
 
 PROB_BANDS = [(0.5, "likely (≥ 50%)"), (0.1, "plausible (10–50%)"), (0.01, "surprising (1–10%)"), (0.0, "rare (< 1%)")]

@@ -98,7 +98,7 @@ def _add_generation_flags(p: argparse.ArgumentParser) -> None:
         choices=PRECISIONS,
         default=d.precision,
         help="precision of the LSTM's products "
-        "while generating: auto = bfloat16 where the CPU/GPU has it (2-3x faster), else float32 "
+        "while generating: auto = bfloat16 where the CPU/GPU has it (faster), else float32 "
         "(default auto)",
     )
 

@@ -110,7 +110,7 @@ def _check_float(name: str, value: Any, lo: float, hi: float, lo_open: bool = Fa
 class Options:
     """Validated sampling options. Temperature 0 (or below 1e-6) is greedy; top_k 0 and top_p 1 switch those
     filters off. ``precision`` is that of the LSTM's matrix products while sampling: "auto" is bfloat16 where
-    the hardware has it (2-3x faster steps, probabilities within ~1%), float32 elsewhere."""
+    the hardware has it (faster steps, probabilities within about 1%: see mixed.py), float32 elsewhere."""
 
     # defaults: the most varied setting whose samples a judge model finds as fluent as real headlines
     # (bench/results/quality.md, "Sampling defaults")
@@ -175,7 +175,7 @@ def _run(model: HeadlineModel, tokens: torch.Tensor, step: StepFn, dtype: torch.
     """The prompt [1, T]: logits after its last token, and the state to carry on from.
 
     All at once through the sequence kernels; but a short prompt goes through the bfloat16 ``step``, token
-    by token, when generation uses it: at 3 tokens that takes 2.1 ms against 3.4 ms (bench/results/speed.md).
+    by token, when generation uses it: for a few tokens that is quicker (bench/results/speed.md).
     """
     if dtype == torch.float32 or tokens.size(1) > STEPPED_PROMPT or model.config.arch != "lstm":
         logits, state = model(tokens)

@@ -132,8 +132,8 @@ def _locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 def _dropconnect(weight: torch.Tensor, p: float) -> torch.Tensor:
     """``weight`` with each entry zeroed with probability p (rounded to 1/256), the rest scaled up to keep the mean.
 
-    The mask comes from random bytes, four a 32-bit draw: 3x cheaper than ``torch.rand`` on this CPU, where
-    drawing five [1024, 256] masks a step was 8% of a training step.
+    The mask comes from random bytes, four a 32-bit draw: cheaper than ``torch.rand``, whose masks were a
+    noticeable share of a training step (bench/results/speed.md).
     """
     threshold = round((1 - p) * 256)
     if threshold >= 256:
@@ -218,7 +218,7 @@ class LSTMNet(nn.Module):
         after the last step.
 
         Inside, time comes first ([T, B, D]), nn.LSTM's native layout: batch_first would copy at every layer.
-        The loss wants time-major logits: a softmax over a transposed view is 4x slower on this CPU.
+        The loss wants time-major logits: a softmax over a transposed view is much slower (speed.md).
         """
         x = _locked_dropout(self._embed(tokens.t()), self.cfg.input_dropout, self.training)
         new_state: LSTMState = []

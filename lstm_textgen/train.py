@@ -162,7 +162,7 @@ def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Ada
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     device = next(model.parameters()).device
-    # the fused kernel is ~10x faster than the per-tensor loop on CPU: at this model size it was a third of a step
+    # the fused kernel: the per-tensor loop was a large share of a CPU step at this model size (speed.md)
     fused = device.type in ("cpu", "cuda")
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=fused)
 
@@ -521,7 +521,7 @@ def _clip_gradients(params: list[torch.Tensor], max_norm: float) -> None:
     """``clip_grad_norm_``, except that on a CPU the gradients are scaled only when their norm is over max_norm.
 
     torch always multiplies them (by exactly 1.0 below it) to spare a GPU a synchronisation; on a CPU that
-    pass over every gradient was 5% of a training step. The result is identical.
+    pass over every gradient is a measurable share of a step (bench/results/speed.md). The result is identical.
     """
     total = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
     if total.device.type != "cpu" or float(total) + 1e-6 > max_norm:
