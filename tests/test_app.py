@@ -227,6 +227,7 @@ def _wait_for(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
     raise AssertionError(f"{url} did not answer within {seconds}s")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("share", [False, True])
 def test_python_app_py_serves_and_share_without_internet_keeps_serving(tiny_checkpoint, share):
     port = free_port()
@@ -255,6 +256,7 @@ def test_env_vars_pick_host_and_port(monkeypatch):
     assert app.parse_args(["--port", "8001"]).port == 8001
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_is_one_clear_message(tmp_path):
     proc = subprocess.run(
         [sys.executable, "app.py", "--checkpoint", str(tmp_path / "nope")],

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # a real Chromium
+
 CHROMIUM = os.environ.get("LSTM_TEXTGEN_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--headless",

@@ -9,6 +9,8 @@ import pytest
 from conftest import DATA, ROOT, cli_command
 from conftest import run_cli as run
 
+pytestmark = pytest.mark.slow  # every test runs the command line in a subprocess
+
 TINY = ["--emb-dim", "32", "--hidden-dim", "48", "--batch-size", "16", "--lr", "0.01", "--warmup-steps", "10"]
 
 
@@ -84,11 +86,19 @@ def test_generate_bad_option_is_a_clear_error(cli_checkpoint):
     assert bad.returncode == 2 and "argument --precision: invalid choice: 'fp8'" in bad.stderr
 
 
-def test_generate_in_float32_on_request(cli_checkpoint):
+def test_generate_in_the_precision_asked_for(cli_checkpoint):
+    """--precision float32 gives exactly the library's float32 probabilities; bfloat16 products change them."""
+    from lstm_textgen import generate, load_model
+
     args = ("generate", "--checkpoint", cli_checkpoint, "--prompt", "trump", "--num", "3", "--seed", "3", "--json")
-    exact = run(*args, "--precision", "float32")
-    assert exact.returncode == 0, exact.stderr
-    assert len(json.loads(exact.stdout)["headlines"]) == 3
+    probs = {}
+    for precision in ("float32", "bfloat16"):
+        proc = run(*args, "--precision", precision)
+        assert proc.returncode == 0, proc.stderr
+        probs[precision] = [h["probs"][0] for h in json.loads(proc.stdout)["headlines"]]
+    want = generate(load_model(cli_checkpoint), "trump", num=3, seed=3, precision="float32")
+    assert probs["float32"] == [h.probs[0] for h in want.headlines]
+    assert probs["bfloat16"] != probs["float32"]
 
 
 def test_evaluate_json(cli_checkpoint):

@@ -104,5 +104,5 @@ def test_split_is_deterministic_and_by_content():
     # adding data never moves an existing headline across the split
     _tr3, va3 = split([*texts, "a brand new headline"], 10)
     assert set(va) <= set(va3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"val_percent must be in \[0, 100\)"):
         split(texts, 100)

@@ -6,9 +6,12 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from conftest import DATA, ROOT
 
 from lstm_textgen import generate, load_model
+
+pytestmark = pytest.mark.slow  # torchrun with two processes
 
 
 def test_two_processes_train_on_different_batches_and_rank_0_writes_one_checkpoint(tmp_path):

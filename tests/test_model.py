@@ -78,19 +78,21 @@ def test_dropout_only_in_training():
 
 
 @pytest.mark.parametrize(
-    "bad",
+    "bad, message",
     [
-        {"vocab_size": 0},
-        {"arch": "gpt"},
-        {"num_layers": 0},
-        {"emb_dropout": 1.0},
-        {"hidden_dim": 2.5},
-        {"weight_drop": -0.1},
-        {"tie_weights": "yes"},
+        ({"vocab_size": 0}, "vocab_size must be a positive integer, got 0"),
+        ({"vocab_size": 4}, "vocab_size must be at least 5"),
+        ({"arch": "gpt"}, r"arch must be one of \('lstm', 'tutorial'\), got 'gpt'"),
+        ({"num_layers": 0}, "num_layers must be a positive integer, got 0"),
+        ({"emb_dropout": 1.0}, r"emb_dropout must be in \[0, 1\), got 1\.0"),
+        ({"hidden_dim": 2.5}, "hidden_dim must be a positive integer, got 2.5"),
+        ({"weight_drop": -0.1}, r"weight_drop must be in \[0, 1\), got -0\.1"),
+        ({"tie_weights": "yes"}, "tie_weights must be true or false, got 'yes'"),
+        ({"weights_dtype": "int8"}, "weights_dtype must be one of"),
     ],
 )
-def test_config_validation(bad):
-    with pytest.raises(ValueError):
+def test_config_validation(bad, message):
+    with pytest.raises(ValueError, match=message):
         ModelConfig(**{"vocab_size": 50, **bad})
 
 

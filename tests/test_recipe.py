@@ -11,6 +11,7 @@ from lstm_textgen import Recipe, TrainConfig, fit, load_model
 TRAIN = {"batch_size": 16, "lr": 0.01, "warmup_steps": 10, "epochs": 2}
 
 
+@pytest.mark.slow
 def test_fit_in_python_is_the_command_lines_recipe(tmp_path):
     recipe = Recipe(data=[DATA / "headlines.txt"], pretrain_data=[DATA / "pretrain.txt"], pretrain_epochs=1)
     model = fit(recipe, tmp_path / "py", model=TINY_MODEL, train_config=TrainConfig(**TRAIN), progress=False)

@@ -208,6 +208,7 @@ def test_malformed_requests_are_refused_without_detail(server):
 # --- load ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_200_requests_from_20_clients_no_failures_and_seeds_hold(server):
     from gradio_client import Client
 
@@ -237,6 +238,7 @@ def test_200_requests_from_20_clients_no_failures_and_seeds_hold(server):
     assert p95 < 30
 
 
+@pytest.mark.slow
 def test_past_the_queue_limit_requests_are_refused_at_once(tiny_checkpoint):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
@@ -285,6 +287,7 @@ def _resume_and_finish(out: Path) -> None:
     lt.load_model(out)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_keeps_the_last_checkpoint_and_resume_continues(tmp_path):
     out, log = tmp_path / "m", tmp_path / "stderr.txt"
     loud = [a for a in TRAIN if a != "--quiet"]  # the progress bar shows when the second epoch starts
@@ -304,6 +307,7 @@ def test_sigkill_mid_epoch_keeps_the_last_checkpoint_and_resume_continues(tmp_pa
     _resume_and_finish(out)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_save_keeps_the_previous_checkpoint_and_resume_continues(tmp_path):
     out = tmp_path / "m"
     # a larger model, so each save (weights, optimizer state, fsync) takes long enough to be caught in the act
@@ -360,6 +364,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
+@pytest.mark.slow
 def test_a_save_into_a_read_only_folder_fails_clearly_and_keeps_the_old_checkpoint(tiny_model, tmp_path):
     import tempfile
 
@@ -392,6 +397,7 @@ def test_a_save_into_a_read_only_folder_fails_clearly_and_keeps_the_old_checkpoi
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_fails_the_save_clearly_and_keeps_the_old_checkpoint(tiny_model, tmp_path):
     target = tmp_path / "ckpt"
     lt.save_checkpoint(tiny_model, target)
@@ -439,6 +445,7 @@ def test_a_10mb_field_is_skipped_and_counted(tmp_path):
     assert "1 too long" in hl.summary()
 
 
+@pytest.mark.slow
 def test_no_usable_rows_never_trains_an_empty_model(tmp_path):
     f = tmp_path / "junk.csv"
     f.write_text("headline\nUnknown\n\n—\n   \n")
@@ -447,6 +454,7 @@ def test_no_usable_rows_never_trains_an_empty_model(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_too_little_data_to_validate_is_a_clear_error(tmp_path):
     f = tmp_path / "three.txt"
     f.write_text("one headline\nanother one\na third\n")

@@ -37,7 +37,7 @@ def test_clean_is_idempotent():
 
 
 def test_clean_rejects_non_text():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="clean\\(\\) expects a string, got NoneType"):
         clean(None)  # type: ignore[arg-type]
 
 

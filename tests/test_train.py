@@ -25,6 +25,7 @@ def test_validation_loss_falls(tiny_checkpoint):
     assert all(h["tokens_per_s"] > 0 and h["seconds"] > 0 for h in history)
 
 
+@pytest.mark.slow
 def test_same_seed_same_model(corpus, tmp_path):
     tr, va, vocab, cfg = corpus
     a = train(tr, va, vocab, cfg, TrainConfig(epochs=2, **FAST), tmp_path / "a", progress=False)
@@ -35,6 +36,7 @@ def test_same_seed_same_model(corpus, tmp_path):
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ema, dtype", [(0.0, "float32"), (0.9, "float32"), (0.9, "float16")])
 def test_interrupt_then_resume_gives_the_uninterrupted_model(corpus, tmp_path, ema, dtype):
     import dataclasses
@@ -68,6 +70,7 @@ def test_resume_refuses_other_data_or_config(corpus, tmp_path):
         train(tr, va, vocab, other, TrainConfig(epochs=2, **FAST), tmp_path / "r", resume=True, progress=False)
 
 
+@pytest.mark.slow
 def test_weight_averaging_keeps_the_averaged_weights(corpus, tmp_path):
     tr, va, vocab, cfg = corpus
     m = train(tr, va, vocab, cfg, TrainConfig(epochs=3, ema=0.95, **FAST), tmp_path / "ema", progress=False)
@@ -77,6 +80,7 @@ def test_weight_averaging_keeps_the_averaged_weights(corpus, tmp_path):
     assert evaluate(load_model(tmp_path / "ema"), va).loss == pytest.approx(best["val_loss"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_early_stopping_keeps_the_best_epoch(corpus, tmp_path):
     tr, va, vocab, cfg = corpus
     # validated on the headlines read backwards: once the model has learnt the word order of the training
@@ -138,6 +142,7 @@ def test_train_config_validation(bad, message):
         TrainConfig(**bad)
 
 
+@pytest.mark.slow
 def test_a_refit_trains_without_validation_for_a_fixed_part_of_the_schedule(corpus, tmp_path):
     tr, va, vocab, cfg = corpus
     with pytest.raises(ValueError, match="fixed epoch count"):
@@ -153,6 +158,7 @@ def test_a_refit_trains_without_validation_for_a_fixed_part_of_the_schedule(corp
     assert "| 2 |" in (tmp_path / "r" / "README.md").read_text()  # the model card prints an unvalidated curve
 
 
+@pytest.mark.slow
 def test_mixed_precision_where_the_cpu_has_bfloat16(corpus, tmp_path):
     """On a CPU with bfloat16 instructions training autocasts to bfloat16 (recorded in the metrics) and
     learns as well as float32; --no-amp (amp=False) trains in float32 throughout."""

@@ -19,9 +19,9 @@ def test_specials_first_then_by_frequency():
 def test_min_count_and_max_vocab():
     assert set(build_vocab(HEADLINES, min_count=2).words) == {"china", "signs", "trump"}
     assert build_vocab(HEADLINES, min_count=1, max_vocab=6).words == ("china", "signs")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="min_count must be at least 1"):
         build_vocab(HEADLINES, min_count=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"max_vocab must be more than 4 \(the special tokens\)"):
         build_vocab(HEADLINES, max_vocab=4)
 
 
