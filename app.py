@@ -377,34 +377,9 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
                 settings.update({p.name: setting_input(p) for p in PARAMS if p.advanced})
             out = gr.HTML(label="Headlines", elem_id="headlines")
             note = gr.Markdown(elem_id="notices")
-            with gr.Accordion("Word by word: how likely was each word?", open=True):
-                state = gr.State()
-                pick = gr.Dropdown(label="Headline", choices=[], interactive=True)
-                view = gr.HighlightedText(
-                    label="Each generated word, coloured by the model's probability",
-                    color_map=COLOR_MAP,
-                    show_legend=True,
-                    combine_adjacent=False,
-                )
-                position = gr.Dropdown(
-                    label="Word",
-                    choices=[],
-                    interactive=True,
-                    info="pick a word to see what else the model considered there",
-                )
-                alts = gr.Label(label="Top-5 alternatives at this word", num_top_classes=5)
+            state, pick, view, position, alts = word_by_word()
         with gr.Tab("Model", elem_id="model-tab"):
-            gr.Markdown(model_markdown(info))
-            gr.LinePlot(
-                curve_frame(info),
-                x="epoch",
-                y="loss",
-                color="split",
-                title="Training curve",
-                x_title="epoch",
-                y_title="cross-entropy loss (nats/token)",
-                height=320,
-            )
+            model_tab(info)
 
         inputs = [seed_box, *(settings[p.name] for p in PARAMS)]
         outputs = [out, note, state, pick, view, position, alts]
@@ -435,6 +410,43 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
         generate.__doc__ = api_generate.__doc__
         gr.api(generate, api_name="generate", concurrency_id="generate")
     return demo
+
+
+def word_by_word() -> tuple[gr.State, gr.Dropdown, gr.HighlightedText, gr.Dropdown, gr.Label]:
+    """The word-by-word view: (the last result, its headline picker, the coloured words, the word picker, the
+    alternatives at that word)."""
+    with gr.Accordion("Word by word: how likely was each word?", open=True):
+        state = gr.State()
+        pick = gr.Dropdown(label="Headline", choices=[], interactive=True)
+        view = gr.HighlightedText(
+            label="Each generated word, coloured by the model's probability",
+            color_map=COLOR_MAP,
+            show_legend=True,
+            combine_adjacent=False,
+        )
+        position = gr.Dropdown(
+            label="Word",
+            choices=[],
+            interactive=True,
+            info="pick a word to see what else the model considered there",
+        )
+        alts = gr.Label(label="Top-5 alternatives at this word", num_top_classes=5)
+    return state, pick, view, position, alts
+
+
+def model_tab(info: dict[str, Any]) -> None:
+    """What the model is, how it was trained, and its training curve."""
+    gr.Markdown(model_markdown(info))
+    gr.LinePlot(
+        curve_frame(info),
+        x="epoch",
+        y="loss",
+        color="split",
+        title="Training curve",
+        x_title="epoch",
+        y_title="cross-entropy loss (nats/token)",
+        height=320,
+    )
 
 
 def launch_options() -> dict[str, Any]:
