@@ -140,6 +140,7 @@ def fit(
         resumed = ckpt.load_model(out)
         vocab, config, pretrain_info = resumed.vocab, resumed.config, resumed.metrics.get("pretrain")
         assert vocab is not None
+        val_vocab = vocab
     else:
         vocab, val_vocab = _vocabularies(recipe, train_texts, val_texts, [headlines, val_headlines, pretrain])
         config = model_config(len(vocab), **(model or {}))
