@@ -120,24 +120,53 @@ CSS = """
 .headlines .seed { color: var(--body-text-color-subdued); font-weight: 600; }
 .headlines .gen { color: var(--body-text-color); }
 .headlines .capped { color: var(--body-text-color-subdued); font-size: 0.8em; }
+.request-error { border: 1px solid var(--error-border-color, #ef4444); color: var(--error-text-color, #b91c1c);
+  background: var(--error-background-fill, #fef2f2); border-radius: 6px; padding: 0.6em 0.8em; }
+.chosen { font-size: 1.05em; }
+.chosen .chosen-word { font-weight: 700; font-size: 1.2em; }
+.chosen .chosen-p { font-weight: 600; }
+#word-view span { cursor: pointer; }
+/* the Model tab on a phone: labels never break inside a word; long values wrap instead */
+#model-info td:first-child, #model-info th:first-child { white-space: nowrap; word-break: normal;
+  overflow-wrap: normal; }
+#model-info td { word-break: normal; overflow-wrap: anywhere; }
+#model-info pre { padding-right: 2.8em; }
+#model-info pre, #model-info pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
+/* a long headline in the picker ends before the arrow */
+#pick-headline input { padding-right: 28px; text-overflow: ellipsis; }
+.curve svg { width: 100%; height: auto; max-width: 720px; }
+.curve .tick { font-size: 11px; fill: var(--body-text-color-subdued); }
+.curve .x-tick, .curve .axis-title { text-anchor: middle; }
+.curve .y-tick { text-anchor: end; }
+.curve .axis { stroke: var(--border-color-primary); }
+.curve .axis-title { font-size: 12px; fill: var(--body-text-color-subdued); }
+.curve-title { font-weight: 600; margin-bottom: 0.3em; }
 """
 
 
 # --- checking a request (UI and API alike) -------------------------------------------------------
 
 
+def reject(message: str) -> gr.Error:
+    """A user's mistake: one line in the server's log, no traceback (that is for real faults)."""
+    print(f"rejected request: {message}", file=sys.stderr)
+    return gr.Error(message, print_exception=False)
+
+
 def _number(name: str, value: Any, lo: float, hi: float, whole: bool) -> float | int:
     span = f"{lo:d} to {hi:d}" if whole else f"{lo:g} to {hi:g}"  # type: ignore[str-format]
     kind = "a whole number" if whole else "a number"
     if isinstance(value, str):
-        try:
-            value = float(value.strip())
+        text = value.strip()
+        try:  # exactly, as an integer where it is one: a float would round 2**63 - 1
+            value = int(text) if text.lstrip("+-").isdigit() else float(text)
         except ValueError:
-            raise gr.Error(f"{name} must be {kind} from {span}.") from None
+            raise reject(f"{name} must be {kind} from {span}.") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise gr.Error(f"{name} must be {kind} from {span}.")
+        raise reject(f"{name} must be {kind} from {span}.")
     if (whole and value != int(value)) or not lo <= value <= hi:
-        raise gr.Error(f"{name} must be {kind} from {span}; got {value:g}.")
+        got = f"{value:g}" if isinstance(value, float) else str(value)
+        raise reject(f"{name} must be {kind} from {span}; got {got}.")
     return int(value) if whole else float(value)
 
 
@@ -147,11 +176,11 @@ def check_request(prompt: Any, *values: Any) -> tuple[str, lt.Options, bool]:
     if prompt is None:
         prompt = ""
     if not isinstance(prompt, str):
-        raise gr.Error("The seed words must be text.")
+        raise reject("The seed words must be text.")
     cut = len(prompt) > PUBLIC_MAX_PROMPT_CHARS
     prompt = prompt[-PUBLIC_MAX_PROMPT_CHARS:]
     if len(values) != len(PARAMS):
-        raise gr.Error(f"Expected {len(PARAMS)} settings after the seed words, got {len(values)}.")
+        raise reject(f"Expected {len(PARAMS)} settings after the seed words, got {len(values)}.")
     checked = {}
     for p, value in zip(PARAMS, values):
         blank = value is None or (isinstance(value, str) and not value.strip())
@@ -159,11 +188,18 @@ def check_request(prompt: Any, *values: Any) -> tuple[str, lt.Options, bool]:
     try:
         opts = lt.make_options(**checked)
     except ValueError as e:  # the library's own check; the app's ranges are narrower, so rare
-        raise gr.Error(str(e)) from None
+        raise reject(str(e)) from None
     return prompt, opts, cut
 
 
 # --- turning results into what the page shows ----------------------------------------------------
+
+
+def percent(p: float) -> str:
+    """A probability as people read it: "34%", "0.4%", "<0.1%"; never "0%" for a word that was drawn."""
+    if p >= 0.01:
+        return f"{p:.0%}"
+    return f"{p:.1%}" if p >= 0.001 else "<0.1%"
 
 
 def headlines_html(result: lt.Generation) -> str:
@@ -181,7 +217,12 @@ def headlines_html(result: lt.Generation) -> str:
     return '<div class="headlines"><ol>' + "".join(items) + "</ol></div>"
 
 
+def error_html(message: str) -> str:
+    return f'<div class="request-error" role="alert">{html.escape(message)}</div>'
+
+
 def notices(result: lt.Generation, cut: bool) -> str:
+    """What the user should know about the request and its seed text."""
     lines = []
     if result.unknown_words:
         lines.append(
@@ -190,7 +231,10 @@ def notices(result: lt.Generation, cut: bool) -> str:
             + "**"
         )
     if result.truncated or cut:
-        lines.append(f"✂️ Long seed text: only its last {len(result.prompt_words)} words were used.")
+        lines.append(
+            f"✂️ Long seed text: only its last {len(result.prompt_words)} words were used: they start the "
+            "headlines (a headline seldom runs longer)."
+        )
     if not result.prompt_words:
         lines.append("No seed words: headlines written from scratch.")
     lines.append(f"Random seed used: `{result.seed}` (enter it under Advanced to get these headlines again).")
@@ -201,11 +245,17 @@ def band(p: float) -> str:
     return next(label for lo, label in PROB_BANDS if p >= lo)
 
 
+def _headline(data: dict | None, index: int | None) -> dict | None:
+    if not data or index is None or not 0 <= index < len(data["headlines"]):
+        return None
+    return data["headlines"][index]
+
+
 def word_view(data: dict | None, index: int | None) -> list[tuple[str, str | None]]:
     """One headline, word by word: seed words grey, generated ones coloured by their probability."""
-    if not data or index is None or not 0 <= index < len(data["headlines"]):
+    h = _headline(data, index)
+    if h is None:
         return []
-    h = data["headlines"][index]
     cased = h["text"].split()  # one printed word a token: printed forms hold no spaces
     n_seed = len(h["prompt_words"])
     out: list[tuple[str, str | None]] = [(w + " ", "seed") for w in cased[:n_seed]]
@@ -214,24 +264,66 @@ def word_view(data: dict | None, index: int | None) -> list[tuple[str, str | Non
 
 
 def position_choices(data: dict | None, index: int | None) -> list[tuple[str, int]]:
-    if not data or index is None or not 0 <= index < len(data["headlines"]):
+    h = _headline(data, index)
+    if h is None:
         return []
-    h = data["headlines"][index]
     printed = h["text"].split()[len(h["prompt_words"]) :]  # one printed word a token
-    return [(f"{i + 1}. {w}  ({p:.0%})", i) for i, (w, p) in enumerate(zip(printed, h["probs"]))]
+    return [(f"{i + 1}. {w}  ({percent(p)})", i) for i, (w, p) in enumerate(zip(printed, h["probs"]))]
 
 
-def alternatives(data: dict | None, index: int | None, position: int | None) -> dict[str, float] | None:
-    """The model's top-5 next words at one position, with their probabilities."""
-    if not data or index is None or position is None or not 0 <= index < len(data["headlines"]):
-        return None
-    alts = data["headlines"][index]["alternatives"]
-    if not 0 <= position < len(alts):
-        return None
-    return {("⟨end of headline⟩" if w == "<eos>" else w): p for w, p in alts[position]}
+def chosen_html(data: dict | None, index: int | None, position: int | None) -> str:
+    """The word that was chosen at ``position``, its probability and its rank among the model's favourites."""
+    h = _headline(data, index)
+    if h is None or position is None or not 0 <= position < len(h["words"]):
+        return ""
+    printed = h["text"].split()[len(h["prompt_words"]) + position]
+    alts = h["alternatives"][position]
+    rank = next((i + 1 for i, (w, _) in enumerate(alts) if w == h["words"][position]), None)
+    ranked = f"rank {rank} of the model's top {len(alts)}" if rank else f"not among the model's top {len(alts)}"
+    end = next((q for w, q in alts if w == "<eos>"), None)
+    ending = f" · ending the headline here: {percent(end)}" if end is not None else ""
+    return (
+        f'<div class="chosen">Chosen: <span class="chosen-word">{html.escape(printed)}</span> '
+        f'<span class="chosen-p">{percent(h["probs"][position])}</span> · {ranked}{ending}</div>'
+    )
+
+
+def alternative_choices(data: dict | None, index: int | None, position: int | None) -> list[tuple[str, str]]:
+    """The model's top words at ``position`` (the end of headline left out), as (label, word) radio choices."""
+    h = _headline(data, index)
+    if h is None or position is None or not 0 <= position < len(h["alternatives"]):
+        return []
+    return [(f"{w} · {percent(q)}", w) for w, q in h["alternatives"][position] if w != "<eos>"]
+
+
+def branch_seed(data: dict | None, index: int | None, position: int | None, word: str | None) -> str:
+    """The seed that continues headline ``index`` from ``word`` at ``position``: its words before, then it."""
+    h = _headline(data, index)
+    if h is None or position is None or not word:
+        return gr.skip()
+    before = h["text"].split()[: len(h["prompt_words"]) + position]
+    return " ".join([*before, word])
+
+
+def headline_text(data: dict | None, index: int | None) -> str:
+    h = _headline(data, index)
+    return h["text"] if h is not None else ""
 
 
 # --- the app --------------------------------------------------------------------------------------
+
+MODEL_EXPLAINED = """
+**Perplexity** measures how unsure the model is about the next word of headlines it never saw: a
+perplexity of 130 means it is, on average, as unsure as if it had to choose among 130 equally likely
+words. Lower is better; a model that knew nothing would score the vocabulary's size.
+
+**Kneser-Ney** is the classic way to predict the next word by counting: how often the last few words
+were followed by each word in the training text, with careful smoothing for word sequences never seen.
+It is the yardstick a neural language model has to beat.
+
+**'Unknown' rows**: in the Kaggle New York Times files a missing headline is written as the word
+"Unknown"; those rows are dropped before training, as are empty and duplicate ones.
+"""
 
 
 def model_markdown(info: dict[str, Any]) -> str:
@@ -247,7 +339,7 @@ def model_markdown(info: dict[str, Any]) -> str:
             else "the tutorial's 2-word-window LSTM",
         ),
         ("Parameters", f"{info['parameters']:,}"),
-        ("Vocabulary", f"{info['vocab_size']:,} tokens"),
+        ("Vocabulary", f"{info['vocab_size']:,} words and markers"),
         ("Training data", info["training_data"] or "—"),
         ("Pre-trained on", info["pretraining"] or "—"),
         ("Validation perplexity", f"{fmt(info['val_perplexity'])} (best epoch {info['best_epoch'] or '—'})"),
@@ -258,22 +350,55 @@ def model_markdown(info: dict[str, Any]) -> str:
             + (f" ({info['test_note']})" if info["test_note"] else ""),
         ),
     ]
-    table = "| This model | |\n|---|---|\n" + "\n".join(
+    table = "| About this model | |\n|---|---|\n" + "\n".join(
         f"| {k} | {html.escape(str(v)) if k != 'Checkpoint' else v} |" for k, v in rows
     )
     recipe = f"\n\nTrained with:\n\n```bash\n{info['command']}\n```" if info.get("command") else ""
     return table + recipe
 
 
-def curve_frame(info: dict[str, Any]):
-    import pandas as pd
+def curve_svg(info: dict[str, Any], width: int = 640, height: int = 260) -> str:
+    """The training curve as an SVG: a tick at every whole epoch, and each point's rounded values on hover."""
+    series = [(key, label, colour) for key, label, colour in CURVES if any(h[key] is not None for h in info["history"])]
+    points = [(h["epoch"], h[key]) for h in info["history"] for key, _, _ in series if h[key] is not None]
+    if not points:
+        return '<p class="curve-empty">No training curve recorded.</p>'
+    left, right, top, bottom = 52, 12, 12, 36
+    epochs = sorted({e for e, _ in points})
+    lo, hi = min(v for _, v in points), max(v for _, v in points)
+    lo, hi = (lo - 0.05, hi + 0.05) if hi - lo < 0.1 else (lo, hi)
 
-    rows = [
-        {"epoch": h["epoch"], "loss": h[key], "split": split}
-        for h in info["history"]
-        for key, split in (("train_loss", "train"), ("val_loss", "validation"))
-    ]
-    return pd.DataFrame(rows, columns=["epoch", "loss", "split"])
+    def x(e: float) -> float:
+        return left + (e - epochs[0]) / max(epochs[-1] - epochs[0], 1) * (width - left - right)
+
+    def y(v: float) -> float:
+        return top + (hi - v) / (hi - lo) * (height - top - bottom)
+
+    step = max(1, math.ceil(len(epochs) / 12))  # at most a dozen labels; ticks stay on whole epochs
+    parts = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" class="axis"/>']
+    for e in epochs[::step]:
+        parts.append(f'<text x="{x(e):.1f}" y="{height - bottom + 16}" class="tick x-tick">{e}</text>')
+    for v in (lo, (lo + hi) / 2, hi):
+        parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" class="tick y-tick">{v:.2f}</text>')
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 2}" class="axis-title">epoch</text>')
+    for key, label, colour in series:
+        pts = [(h["epoch"], h[key]) for h in info["history"] if h[key] is not None]
+        path = " ".join(f"{x(e):.1f},{y(v):.1f}" for e, v in pts)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for e, v in pts:
+            parts.append(
+                f'<circle cx="{x(e):.1f}" cy="{y(v):.1f}" r="4" fill="{colour}" class="point">'
+                f"<title>epoch {e}: {label} loss {v:.3f}</title></circle>"
+            )
+    legend = " ".join(f'<span style="color:{c}">●</span> {label}' for _, label, c in series)
+    return (
+        f'<div class="curve"><div class="curve-title">Training curve: loss (nats a word; lower is better)</div>'
+        f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="training curve">{"".join(parts)}</svg>'
+        f'<div class="curve-legend">{legend}</div></div>'
+    )
+
+
+CURVES = [("train_loss", "training", "#2563eb"), ("val_loss", "validation", "#ea580c")]
 
 
 def _throttled(results: Iterator[lt.Generation], every: float) -> Iterator[lt.Generation]:
@@ -286,18 +411,26 @@ def _throttled(results: Iterator[lt.Generation], every: float) -> Iterator[lt.Ge
             yield result
 
 
+def _cleared(message: str) -> tuple:
+    """Every output of a request that was refused: the message where the headlines go, nothing stale."""
+    none = gr.update(choices=[], value=None)
+    return (error_html(message), "", None, none, "", [], none, "", none)
+
+
 def generate_ui(
     model: lt.HeadlineModel, prompt: Any, *values: Any, stream_every: float = STREAM_EVERY_S
 ) -> Iterator[tuple]:
     """The Generate button: headlines stream in word by word, then the word-by-word view fills in."""
-    prompt, opts, cut = check_request(prompt, *values)
-    skip = (gr.skip(),) * 6
+    try:
+        prompt, opts, cut = check_request(prompt, *values)
+    except gr.Error as e:
+        yield _cleared(e.message)
+        return
+    skip = (gr.skip(),) * 8
     for result in _throttled(lt.stream(model, prompt, options=opts), stream_every):
         if not result.done:
             yield (headlines_html(result), *skip)
             continue
-        if result.unknown_words:
-            gr.Warning("Not in the vocabulary: " + ", ".join(result.unknown_words))
         data = result.to_dict()
         choices = [(f"{i + 1}. {h.text}", i) for i, h in enumerate(result.headlines)]
         yield (
@@ -310,13 +443,27 @@ def generate_ui(
 
 
 def pick_headline(data: dict | None, index: int | None) -> tuple:
-    """The word view of one headline, its word list, and the alternatives at its first word."""
+    """One headline's text, word view and word list, and what was chosen at its first new word."""
     positions = position_choices(data, index)
+    return (headline_text(data, index), word_view(data, index), *show_word(data, index, 0 if positions else None))
+
+
+def show_word(data: dict | None, index: int | None, position: int | None) -> tuple:
+    """The word list set to ``position``, the word chosen there and the model's alternatives to it."""
     return (
-        word_view(data, index),
-        gr.update(choices=positions, value=0 if positions else None),
-        alternatives(data, index, 0),
+        gr.update(choices=position_choices(data, index), value=position),
+        chosen_html(data, index, position),
+        gr.update(choices=alternative_choices(data, index, position), value=None),
     )
+
+
+def select_word(data: dict | None, index: int | None, evt: gr.SelectData) -> tuple:
+    """A click on a word of the word view selects it (a seed word has no alternatives to show)."""
+    h = _headline(data, index)
+    if h is None or evt.index is None:
+        return (gr.skip(),) * 3
+    position = (evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index) - len(h["prompt_words"])
+    return show_word(data, index, position) if 0 <= position < len(h["words"]) else (gr.skip(),) * 3
 
 
 def api_generate(
@@ -336,17 +483,19 @@ def api_generate(
 
 
 def setting_input(p: Param) -> gr.components.Component:
-    """The page's input for one setting: a slider, or a number box for one that may stay blank."""
+    """The page's input for one setting: a slider, or a text box for one that may stay blank (a number box
+    would fill itself with 0 when first shown)."""
     common = {"label": p.title + p.hint, "info": p.info or None, "elem_id": p.name.replace("_", "-")}
     if p.default is None:
-        return gr.Number(value=None, precision=0, minimum=p.lo, **common)
+        return gr.Textbox(value="", placeholder="blank", max_length=24, **common)
     return gr.Slider(p.lo, p.hi, value=p.default, step=p.step, **common)
 
 
 def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) -> gr.Blocks:
     """The app for one loaded model. ``stream_every`` spaces the streamed updates (0: every word)."""
     info = lt.describe(model)
-    prompts = lt.suggested_prompts(model, 8)
+    assert model.vocab is not None
+    prompts = [model.vocab.headline(p.split(), complete=False) for p in lt.suggested_prompts(model, 8)]
 
     with gr.Blocks(title="lstm_textgen: headline generator") as demo:
         gr.Markdown(
@@ -357,19 +506,14 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
             with gr.Row(equal_height=True):
                 seed_box = gr.Textbox(
                     label="Seed words",
-                    placeholder=f"e.g. {prompts[0] if prompts else 'trump says'}",
+                    placeholder=f"e.g. {prompts[0] if prompts else 'Trump Says'}",
                     scale=4,
                     max_length=PUBLIC_MAX_PROMPT_CHARS,
                     elem_id="seed-words",
                 )
                 go = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
-            gr.Examples(
-                examples=[[p] for p in prompts],
-                inputs=[seed_box],
-                cache_examples=False,
-                label="Try",
-                api_visibility="private",
-            )
+                stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop")
+            chips = gr.Dataset(components=[seed_box], samples=[[p] for p in prompts], label="Try", elem_id="examples")
             settings = {}
             with gr.Row():
                 settings.update({p.name: setting_input(p) for p in PARAMS if not p.advanced})
@@ -377,23 +521,23 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
                 settings.update({p.name: setting_input(p) for p in PARAMS if p.advanced})
             out = gr.HTML(label="Headlines", elem_id="headlines")
             note = gr.Markdown(elem_id="notices")
-            state, pick, view, position, alts = word_by_word()
+            view = word_by_word()
         with gr.Tab("Model", elem_id="model-tab"):
             model_tab(info)
 
         inputs = [seed_box, *(settings[p.name] for p in PARAMS)]
-        outputs = [out, note, state, pick, view, position, alts]
-        for trigger in (go.click, seed_box.submit):
-            trigger(
-                partial(generate_ui, model, stream_every=stream_every),
-                inputs,
-                outputs,
-                api_visibility="private",
-                concurrency_id="generate",
-                show_progress="minimal",
-            )
-        pick.input(pick_headline, [state, pick], [view, position, alts], api_visibility="private", queue=False)
-        position.input(alternatives, [state, pick, position], alts, api_visibility="private", queue=False)
+        outputs = [out, note, view.state, view.pick, view.text, view.words, view.position, view.chosen, view.alts]
+        run = partial(_run_chain, partial(generate_ui, model, stream_every=stream_every), inputs, outputs, go, stop)
+        runs = [run(go.click), run(seed_box.submit)]
+        private = {"api_visibility": "private", "queue": False}
+        runs.append(run(chips.click(lambda sample: sample[0], chips, seed_box, **private).then))
+        runs.append(run(view.cont.click(headline_text, [view.state, view.pick], seed_box, **private).then))
+        branch = [view.state, view.pick, view.position, view.alts]
+        runs.append(run(view.alts.input(branch_seed, branch, seed_box, **private).then))
+        stop.click(_idle, None, [go, stop], cancels=runs, **private)
+        view.pick.input(pick_headline, [view.state, view.pick], outputs[4:], **private)
+        view.position.input(show_word, [view.state, view.pick, view.position], outputs[6:], **private)
+        view.words.select(select_word, [view.state, view.pick], outputs[6:], **private)
 
         def generate(  # the API's contract: PARAMS, in their order, with their defaults (tests check it)
             prompt: str = "",
@@ -412,41 +556,75 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
     return demo
 
 
-def word_by_word() -> tuple[gr.State, gr.Dropdown, gr.HighlightedText, gr.Dropdown, gr.Label]:
-    """The word-by-word view: (the last result, its headline picker, the coloured words, the word picker, the
-    alternatives at that word)."""
+def _busy() -> tuple:
+    return gr.update(visible=False), gr.update(visible=True)
+
+
+def _idle() -> tuple:
+    return gr.update(visible=True), gr.update(visible=False)
+
+
+def _run_chain(fn: Any, inputs: list, outputs: list, go: gr.Button, stop: gr.Button, trigger: Any) -> Any:
+    """``trigger`` -> Generate turns into Stop -> ``fn`` streams -> Generate is back; the streaming event, for
+    Stop to cancel."""
+    private = {"api_visibility": "private"}
+    started = trigger(_busy, None, [go, stop], queue=False, **private)
+    running = started.then(fn, inputs, outputs, concurrency_id="generate", show_progress="minimal", **private)
+    running.then(_idle, None, [go, stop], queue=False, **private)
+    return running
+
+
+@dataclass
+class WordView:
+    """The word-by-word section's components."""
+
+    state: gr.State  # the last result, as a dict
+    pick: gr.Dropdown  # which headline
+    text: gr.Textbox  # its text, with a copy button
+    cont: gr.Button  # "continue this one"
+    words: gr.HighlightedText  # its words, coloured by probability; click one to select it
+    position: gr.Dropdown  # which word
+    chosen: gr.HTML  # the word chosen there, its probability and rank
+    alts: gr.Radio  # the model's top words there; pick one to continue the headline from it
+
+
+def word_by_word() -> WordView:
     with gr.Accordion("Word by word: how likely was each word?", open=True):
         state = gr.State()
-        pick = gr.Dropdown(label="Headline", choices=[], interactive=True)
-        view = gr.HighlightedText(
-            label="Each generated word, coloured by the model's probability",
+        pick = gr.Dropdown(label="Headline", choices=[], interactive=True, elem_id="pick-headline")
+        with gr.Row(equal_height=True):
+            text = gr.Textbox(
+                label="This headline", interactive=False, buttons=["copy"], scale=4, elem_id="headline-text"
+            )
+            cont = gr.Button("Continue this one", scale=1, elem_id="continue")
+        words = gr.HighlightedText(
+            label="Each generated word, coloured by the model's probability (click a word)",
             color_map=COLOR_MAP,
             show_legend=True,
             combine_adjacent=False,
+            elem_id="word-view",
         )
         position = gr.Dropdown(
             label="Word",
             choices=[],
             interactive=True,
-            info="pick a word to see what else the model considered there",
+            info="pick a word (or click it above) to see what else the model considered there",
+            elem_id="word",
         )
-        alts = gr.Label(label="Top-5 alternatives at this word", num_top_classes=5)
-    return state, pick, view, position, alts
+        chosen = gr.HTML(elem_id="chosen")
+        alts = gr.Radio(
+            label="The model's favourites here: pick one to continue the headline from it",
+            choices=[],
+            elem_id="alternatives",
+        )
+    return WordView(state, pick, text, cont, words, position, chosen, alts)
 
 
 def model_tab(info: dict[str, Any]) -> None:
-    """What the model is, how it was trained, and its training curve."""
-    gr.Markdown(model_markdown(info))
-    gr.LinePlot(
-        curve_frame(info),
-        x="epoch",
-        y="loss",
-        color="split",
-        title="Training curve",
-        x_title="epoch",
-        y_title="cross-entropy loss (nats/token)",
-        height=320,
-    )
+    """What the model is, in plain words, how it was trained, and its training curve."""
+    gr.Markdown(model_markdown(info), elem_id="model-info")
+    gr.Markdown(MODEL_EXPLAINED, elem_id="model-explained")
+    gr.HTML(curve_svg(info), elem_id="training-curve")
 
 
 def launch_options() -> dict[str, Any]:

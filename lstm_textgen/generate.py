@@ -23,7 +23,9 @@ from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 MAX_NUM = 100  # headlines a call
 MAX_WORDS = 100  # new words a headline
-MAX_PROMPT_WORDS = 50  # context kept from a seed phrase (its last words)
+# The words of a seed phrase that start the headlines: its last 12. NYT headlines run 7 words on average and 12
+# or fewer 95% of the time; after a longer start the model has only ever seen a headline end, and ends at once.
+MAX_PROMPT_WORDS = 12
 MAX_TOP_K = 1_000_000
 NEVER_EMITTED = (PAD_ID, BOS_ID, UNK_ID)
 GREEDY_BELOW = 1e-6  # a temperature this small picks the likeliest word, as 0 does (and avoids 1/T overflow)
@@ -243,7 +245,7 @@ def stream(model: HeadlineModel, prompt: str = "", **options: Any) -> Iterator[G
     masks = {allow: _emit_mask(logits.size(-1), allow) for allow in (False, True)}  # built once a request
     yield result
     for step in range(opts.max_words):
-        allow_eos = step >= opts.min_words and (bool(prompt_words) or step > 0)
+        allow_eos = step >= max(opts.min_words, 1)  # every headline gets a new word, whatever its seed
         chosen, p, alt_p, alt_i = _choose(logits, opts, gen, masks[allow_eos])
         keep = []
         rows = zip(active.tolist(), chosen.tolist(), p.tolist(), alt_i.tolist(), alt_p.tolist())

@@ -185,15 +185,16 @@ def _capitalise(form: str) -> str:
     return form[:1].upper() + form[1:]
 
 
-def headline_words(tokens: list[str], forms: Mapping[str, str] | None = None) -> list[str]:
+def headline_words(tokens: list[str], forms: Mapping[str, str] | None = None, complete: bool = True) -> list[str]:
     """Each cleaned word as printed in a headline, one display word a token.
 
     A learned form with capitals past its first letter ("iPhone", "G.O.P.", "TV") is printed as it is; one
-    in lowercase ("the", "vs.") is a small word, lowercase unless first or last; any other is capitalised.
+    in lowercase ("the", "vs.") is a small word, lowercase unless first or last (``complete=False``: the
+    tokens only open a headline, so their last word is not its last: "How to").
     """
     forms = forms or {}
     out = []
-    last = len(tokens) - 1
+    last = len(tokens) - 1 if complete else len(tokens)
     for i, w in enumerate(tokens):
         form = (i > 0 and forms.get(f"{tokens[i - 1]} {w}")) or forms.get(w) or _default_form(w)
         if any(c.isupper() for c in form[1:]) or (0 < i < last and not any(c.isupper() for c in form)):
@@ -203,7 +204,7 @@ def headline_words(tokens: list[str], forms: Mapping[str, str] | None = None) ->
     return out
 
 
-def headline_case(tokens: list[str], forms: Mapping[str, str] | None = None) -> str:
+def headline_case(tokens: list[str], forms: Mapping[str, str] | None = None, complete: bool = True) -> str:
     """Join cleaned words in headline case ("Trump Signs Order on the Border"), with a model's printed forms
-    ("What’s Next for the G.O.P.") where it has them."""
-    return " ".join(headline_words(tokens, forms))
+    ("What’s Next for the G.O.P.") where it has them; ``complete=False`` for the opening of a headline."""
+    return " ".join(headline_words(tokens, forms, complete))

@@ -61,9 +61,10 @@ class Vocab:
         """Each word as a headline prints it (one display word a word): see :func:`text.headline_words`."""
         return headline_words(words, self.forms)
 
-    def headline(self, words: list[str]) -> str:
-        """Words in headline case with their printed forms: "whats going on" -> "What’s Going On"."""
-        return headline_case(words, self.forms)
+    def headline(self, words: list[str], complete: bool = True) -> str:
+        """Words in headline case with their printed forms: "whats going on" -> "What’s Going On";
+        ``complete=False`` for the opening of a headline ("how to" -> "How to")."""
+        return headline_case(words, self.forms, complete)
 
 
 def build_vocab(

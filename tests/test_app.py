@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -83,14 +84,16 @@ def test_generate_ui_streams_then_fills_the_word_view(tiny_model):
     first_html = steps[0][0]
     assert first_html.count("<li>") == 3 and 'class="seed">Trump Zyzzyva' in first_html
     last = steps[-1]
-    html_out, note, data, _pick, view, _position, alts = last
+    html_out, note, data, _pick, text, view, _position, chosen, alts = last
     assert "zyzzyva" in note and "Random seed used: `5`" in note
     assert data["unknown_words"] == ["zyzzyva"] and len(data["headlines"]) == 3
+    assert text == data["headlines"][0]["text"]
     assert view[0] == ("Trump ", "seed") and view[1] == ("Zyzzyva ", "seed")
     assert all(label in app.COLOR_MAP for _, label in view)
-    ps = list(alts.values())
-    assert len(ps) == 5 and ps == sorted(ps, reverse=True) and 0 < sum(ps) <= 1 + 1e-6
-    assert ps == [p for _, p in data["headlines"][0]["alternatives"][0]]
+    first = data["headlines"][0]
+    assert f'class="chosen-word">{text.split()[2]}</span>' in chosen
+    top = [w for w, _ in first["alternatives"][0] if w != "<eos>"]
+    assert [value for _, value in alts["choices"]] == top
     # same seed, same headlines; the page shows the library's headline-case text
     again = lt.generate(tiny_model, "trump zyzzyva", max_words=8, temperature=0.8, num=3, top_p=0.95, seed=5)
     for h in again.headlines:
@@ -111,20 +114,38 @@ def test_word_view_bands_and_alternatives():
         ]
     }
     assert app.word_view(data, 0) == [("The ", "seed"), ("G.O.P. ", "likely (≥ 50%)"), ("Votes ", "rare (< 1%)")]
-    assert app.alternatives(data, 0, 0) == {"gop": 0.7, "⟨end of headline⟩": 0.1}
-    assert app.position_choices(data, 0) == [("1. G.O.P.  (70%)", 0), ("2. Votes  (0%)", 1)]
+    assert app.alternative_choices(data, 0, 0) == [("gop · 70%", "gop")]  # the end of headline is not a word
+    assert app.position_choices(data, 0) == [("1. G.O.P.  (70%)", 0), ("2. Votes  (0.5%)", 1)]
+    chosen = app.chosen_html(data, 0, 0)
+    assert "G.O.P.</span>" in chosen and "70%" in chosen and "rank 1 of the model's top 2" in chosen
+    assert "ending the headline here: 10%" in chosen
+    assert app.branch_seed(data, 0, 1, "wins") == "The G.O.P. wins"
     assert (
-        app.word_view(data, 3) == [] and app.alternatives(data, 0, 9) is None and app.alternatives(None, 0, 0) is None
+        app.word_view(data, 3) == [] and app.alternative_choices(data, 0, 9) == [] and app.chosen_html(None, 0, 0) == ""
     )
+
+
+def test_probabilities_read_as_people_read_them():
+    assert [app.percent(p) for p in (0.5, 0.034, 0.0099, 0.004, 0.0009, 0.0)] == [
+        "50%",
+        "3%",
+        "1.0%",
+        "0.4%",
+        "<0.1%",
+        "<0.1%",
+    ]
 
 
 def test_model_tab_content(tiny_model):
     info = lt.describe(tiny_model)
     md = app.model_markdown(info)
-    assert "5-layer LSTM" in md and f"{info['parameters']:,}" in md and f"{info['vocab_size']:,} tokens" in md
-    assert "Validation perplexity" in md and "Test perplexity" in md
-    frame = app.curve_frame(info)
-    assert set(frame["split"]) == {"train", "validation"} and len(frame) == 2 * len(info["history"])
+    assert "5-layer LSTM" in md and f"{info['parameters']:,}" in md and f"{info['vocab_size']:,} words" in md
+    assert "Validation perplexity" in md and "Test perplexity" in md and md.startswith("| About this model |")
+    svg = app.curve_svg(info)
+    epochs = [h["epoch"] for h in info["history"]]
+    assert [int(t) for t in re.findall(r'class="tick x-tick">(\d+)<', svg)] == epochs  # whole epochs only
+    titles = re.findall(r"<title>(.*?)</title>", svg)
+    assert len(titles) == 2 * len(epochs) and all(re.fullmatch(r"epoch \d+: \w+ loss \d+\.\d{3}", t) for t in titles)
 
 
 # --- a real server, driven by gradio_client -------------------------------------------------------

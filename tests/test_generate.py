@@ -211,3 +211,11 @@ def test_shown_probabilities_are_the_models_own(tiny_model, precision, tolerance
         want = torch.softmax(logits, dim=-1)[len(h.prompt_words) : len(ids) - 1]
         want = want.gather(1, torch.tensor(ids[len(h.prompt_words) + 1 :])[:, None]).squeeze(1)
         assert torch.allclose(torch.tensor(h.probs), want, rtol=tolerance, atol=0), (h.probs, want)
+
+
+def test_every_headline_gets_a_new_word_whatever_its_seed(tiny_model):
+    long_seed = " ".join(["the senate votes on the budget"] * 20)
+    for prompt in ("", "trump", long_seed):
+        r = generate(tiny_model, prompt, num=20, max_words=5, temperature=1.5, seed=0)
+        assert all(h.words for h in r.headlines), prompt
+    assert len(generate(tiny_model, long_seed, num=1, seed=0).prompt_words) == MAX_PROMPT_WORDS == 12

@@ -121,3 +121,9 @@ def test_a_full_stop_or_colon_is_not_part_of_the_next_words_form():
         )
         == {}
     )
+
+
+def test_the_opening_of_a_headline_keeps_its_small_words_small():
+    assert headline_case(["how", "to"]) == "How To"  # a whole headline ends on a capital
+    assert headline_case(["how", "to"], complete=False) == "How to"
+    assert headline_case(["whats", "going", "on"], {"whats": "What’s"}, complete=False) == "What’s Going on"
