@@ -343,14 +343,23 @@ def test_generate_turns_into_stop_while_it_runs(chromium, bundled_url):
         page.locator(f"#{elem_id} input[type=number]").press("Enter")
     before = watch_runs(page)
     page.locator("#seed-words textarea").fill("the senate")
+    started = time.perf_counter()
     page.locator("#generate").click()
     page.locator("#stop").wait_for(state="visible", timeout=10_000)  # a real model writing 400 words: not instant
     assert not page.locator("#generate").is_visible()
     wait_for_run(page, before)
+    took = time.perf_counter() - started
     states = page.evaluate("window.__states")
     assert [True, False] in [list(s) for s in states], states[-10:]  # Stop shown, Generate hidden, while running
     expect(page.locator("#generate")).to_be_visible()
     assert page.locator("#stop").count() == 0 or not page.locator("#stop").is_visible()
+    # and Stop stops: the page is ready again at once, without the finished request's notice
+    page.locator("#seed-words textarea").fill("the house")
+    page.locator("#generate").click()
+    page.locator("#stop").click(timeout=10_000)
+    expect(page.locator("#generate")).to_be_visible(timeout=5_000)
+    page.wait_for_timeout(2000 * took + 500)  # twice what the whole request took: it would have finished
+    assert "The House" not in page.locator("#notices").inner_text() + page.locator("#pick-headline input").input_value()
     page.context.close()
 
 
