@@ -214,7 +214,8 @@ def headlines_html(result: lt.Generation) -> str:
             f'<li><span class="seed">{html.escape(seed_part)}</span> '
             f'<span class="gen">{html.escape(gen_part)}</span>{capped}</li>'
         )
-    return '<div class="headlines"><ol>' + "".join(items) + "</ol></div>"
+    done = f' data-seed="{result.seed}"' if result.done else ""  # which request the finished list shows
+    return f'<div class="headlines"{done}><ol>' + "".join(items) + "</ol></div>"
 
 
 def error_html(message: str) -> str:
@@ -411,35 +412,31 @@ def _throttled(results: Iterator[lt.Generation], every: float) -> Iterator[lt.Ge
             yield result
 
 
-def _cleared(message: str) -> tuple:
-    """Every output of a request that was refused: the message where the headlines go, nothing stale."""
-    none = gr.update(choices=[], value=None)
-    return (error_html(message), "", None, none, "", [], none, "", none)
-
-
 def generate_ui(
     model: lt.HeadlineModel, prompt: Any, *values: Any, stream_every: float = STREAM_EVERY_S
 ) -> Iterator[tuple]:
-    """The Generate button: headlines stream in word by word, then the word-by-word view fills in."""
+    """The Generate button: (headlines, notices, result) as the headlines stream in word by word. A refused
+    request shows its message where the headlines go, and clears the rest: nothing stale looks current."""
     try:
         prompt, opts, cut = check_request(prompt, *values)
     except gr.Error as e:
-        yield _cleared(e.message)
+        yield error_html(e.message), "", None
         return
-    skip = (gr.skip(),) * 8
     for result in _throttled(lt.stream(model, prompt, options=opts), stream_every):
         if not result.done:
-            yield (headlines_html(result), *skip)
-            continue
-        data = result.to_dict()
-        choices = [(f"{i + 1}. {h.text}", i) for i, h in enumerate(result.headlines)]
-        yield (
-            headlines_html(result),
-            notices(result, cut),
-            data,
-            gr.update(choices=choices, value=0),
-            *pick_headline(data, 0),
-        )
+            yield headlines_html(result), gr.skip(), gr.skip()
+        else:
+            yield headlines_html(result), notices(result, cut), result.to_dict()
+
+
+def show_result(data: dict | None) -> tuple:
+    """The word-by-word view of a finished result (or an empty one): the selection, the headline list, and
+    the first headline's text, words and first new word."""
+    headlines = data["headlines"] if data else []
+    choices = [(f"{i + 1}. {h['text']}", i) for i, h in enumerate(headlines)]
+    index = 0 if choices else None
+    first = 0 if position_choices(data, index) else None
+    return (_selected(index, first), gr.update(choices=choices, value=index), *pick_headline(data, index))
 
 
 def pick_headline(data: dict | None, index: int | None) -> tuple:
@@ -457,13 +454,43 @@ def show_word(data: dict | None, index: int | None, position: int | None) -> tup
     )
 
 
-def select_word(data: dict | None, index: int | None, evt: gr.SelectData) -> tuple:
+# The page's handlers. What is selected (headline, word) is kept in a per-session State, set from what the user
+# picked: a dropdown's value is display only, as the browser may not have taken a programmatic update yet.
+
+
+def _selected(index: int | None, position: int | None) -> dict[str, int | None]:
+    return {"index": index, "position": position}
+
+
+def on_pick(data: dict | None, index: int | None) -> tuple:
+    first = 0 if position_choices(data, index) else None
+    return (_selected(index, first), *pick_headline(data, index))
+
+
+def on_position(data: dict | None, sel: dict | None, position: int | None) -> tuple:
+    index = (sel or {}).get("index")
+    return (_selected(index, position), *show_word(data, index, position))
+
+
+def on_word_click(data: dict | None, sel: dict | None, evt: gr.SelectData) -> tuple:
     """A click on a word of the word view selects it (a seed word has no alternatives to show)."""
+    index = (sel or {}).get("index")
     h = _headline(data, index)
     if h is None or evt.index is None:
-        return (gr.skip(),) * 3
+        return (gr.skip(),) * 4
     position = (evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index) - len(h["prompt_words"])
-    return show_word(data, index, position) if 0 <= position < len(h["words"]) else (gr.skip(),) * 3
+    if not 0 <= position < len(h["words"]):
+        return (gr.skip(),) * 4
+    return (_selected(index, position), *show_word(data, index, position))
+
+
+def on_branch(data: dict | None, sel: dict | None, word: str | None) -> str:
+    sel = sel or {}
+    return branch_seed(data, sel.get("index"), sel.get("position"), word)
+
+
+def on_continue(data: dict | None, sel: dict | None) -> str:
+    return headline_text(data, (sel or {}).get("index")) or gr.skip()
 
 
 def api_generate(
@@ -526,18 +553,21 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
             model_tab(info)
 
         inputs = [seed_box, *(settings[p.name] for p in PARAMS)]
-        outputs = [out, note, view.state, view.pick, view.text, view.words, view.position, view.chosen, view.alts]
-        run = partial(_run_chain, partial(generate_ui, model, stream_every=stream_every), inputs, outputs, go, stop)
+        shown = [view.sel, view.pick, view.text, view.words, *view.word_outputs]
+        request = partial(generate_ui, model, stream_every=stream_every)
+        run = Chain(request, inputs, [out, note, view.state], view.state, shown, go, stop).run
         runs = [run(go.click), run(seed_box.submit)]
         private = {"api_visibility": "private", "queue": False}
         runs.append(run(chips.click(lambda sample: sample[0], chips, seed_box, **private).then))
-        runs.append(run(view.cont.click(headline_text, [view.state, view.pick], seed_box, **private).then))
-        branch = [view.state, view.pick, view.position, view.alts]
-        runs.append(run(view.alts.input(branch_seed, branch, seed_box, **private).then))
+        runs.append(run(view.cont.click(on_continue, [view.state, view.sel], seed_box, **private).then))
+        runs.append(run(view.alts.input(on_branch, [view.state, view.sel, view.alts], seed_box, **private).then))
         stop.click(_idle, None, [go, stop], cancels=runs, **private)
-        view.pick.input(pick_headline, [view.state, view.pick], outputs[4:], **private)
-        view.position.input(show_word, [view.state, view.pick, view.position], outputs[6:], **private)
-        view.words.select(select_word, [view.state, view.pick], outputs[6:], **private)
+        selected = [view.sel, *view.word_outputs]
+        view.pick.input(
+            on_pick, [view.state, view.pick], [view.sel, view.text, view.words, *view.word_outputs], **private
+        )
+        view.position.input(on_position, [view.state, view.sel, view.position], selected, **private)
+        view.words.select(on_word_click, [view.state, view.sel], selected, **private)
 
         def generate(  # the API's contract: PARAMS, in their order, with their defaults (tests check it)
             prompt: str = "",
@@ -564,14 +594,46 @@ def _idle() -> tuple:
     return gr.update(visible=True), gr.update(visible=False)
 
 
-def _run_chain(fn: Any, inputs: list, outputs: list, go: gr.Button, stop: gr.Button, trigger: Any) -> Any:
-    """``trigger`` -> Generate turns into Stop -> ``fn`` streams -> Generate is back; the streaming event, for
-    Stop to cancel."""
-    private = {"api_visibility": "private"}
-    started = trigger(_busy, None, [go, stop], queue=False, **private)
-    running = started.then(fn, inputs, outputs, concurrency_id="generate", show_progress="minimal", **private)
-    running.then(_idle, None, [go, stop], queue=False, **private)
-    return running
+@dataclass
+class Chain:
+    """What a request on the page runs: ``fn`` streams into ``outputs``; then ``finish`` fills ``view`` from
+    the result (in ``result``), in one plain update that the browser takes reliably, and Generate is back."""
+
+    fn: Any
+    inputs: list
+    outputs: list
+    result: gr.State
+    view: list
+    go: gr.Button
+    stop: gr.Button
+
+    def run(self, trigger: Any) -> Any:
+        """Wire ``trigger`` to the request; returns the streaming event, for Stop to cancel. Generate turns into
+        Stop from inside that event, so Stop never shows before there is something for it to cancel."""
+        skip = (gr.skip(),) * len(self.outputs)
+
+        def with_stop(*args: Any) -> Iterator[tuple]:
+            yield (*_busy(), *skip)
+            for update in self.fn(*args):
+                yield (gr.skip(), gr.skip(), *update)
+
+        private = {"api_visibility": "private"}
+        running = trigger(
+            with_stop,
+            self.inputs,
+            [self.go, self.stop, *self.outputs],
+            concurrency_id="generate",
+            show_progress="minimal",
+            **private,
+        )
+        running.then(
+            lambda data: (*_idle(), *show_result(data)),
+            self.result,
+            [self.go, self.stop, *self.view],
+            queue=False,
+            **private,
+        )
+        return running
 
 
 @dataclass
@@ -579,6 +641,7 @@ class WordView:
     """The word-by-word section's components."""
 
     state: gr.State  # the last result, as a dict
+    sel: gr.State  # the headline and word selected in it: {"index", "position"}
     pick: gr.Dropdown  # which headline
     text: gr.Textbox  # its text, with a copy button
     cont: gr.Button  # "continue this one"
@@ -587,10 +650,15 @@ class WordView:
     chosen: gr.HTML  # the word chosen there, its probability and rank
     alts: gr.Radio  # the model's top words there; pick one to continue the headline from it
 
+    @property
+    def word_outputs(self) -> list:
+        """What shows one word: the word list, the chosen word, the alternatives (show_word's outputs)."""
+        return [self.position, self.chosen, self.alts]
+
 
 def word_by_word() -> WordView:
     with gr.Accordion("Word by word: how likely was each word?", open=True):
-        state = gr.State()
+        state, sel = gr.State(), gr.State()
         pick = gr.Dropdown(label="Headline", choices=[], interactive=True, elem_id="pick-headline")
         with gr.Row(equal_height=True):
             text = gr.Textbox(
@@ -617,7 +685,7 @@ def word_by_word() -> WordView:
             choices=[],
             elem_id="alternatives",
         )
-    return WordView(state, pick, text, cont, words, position, chosen, alts)
+    return WordView(state, sel, pick, text, cont, words, position, chosen, alts)
 
 
 def model_tab(info: dict[str, Any]) -> None:

@@ -84,7 +84,9 @@ def test_generate_ui_streams_then_fills_the_word_view(tiny_model):
     first_html = steps[0][0]
     assert first_html.count("<li>") == 3 and 'class="seed">Trump Zyzzyva' in first_html
     last = steps[-1]
-    html_out, note, data, _pick, text, view, _position, chosen, alts = last
+    html_out, note, data = last
+    sel, _pick, text, view, _position, chosen, alts = app.show_result(data)
+    assert sel == {"index": 0, "position": 0}
     assert "zyzzyva" in note and "Random seed used: `5`" in note
     assert data["unknown_words"] == ["zyzzyva"] and len(data["headlines"]) == 3
     assert text == data["headlines"][0]["text"]
