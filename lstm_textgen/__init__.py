@@ -24,7 +24,7 @@ from .generate import Generation, Headline, Options, generate, make_options, str
 from .model import HeadlineModel, ModelConfig
 from .recipe import Recipe, fit
 from .text import clean, headline_case
-from .train import TrainConfig, train
+from .train import StopTraining, TrainConfig, train
 from .vocab import Vocab, build_vocab
 
 __version__ = "0.1.0"
@@ -41,6 +41,7 @@ __all__ = [
     "ModelConfig",
     "Options",
     "Recipe",
+    "StopTraining",
     "TrainConfig",
     "Vocab",
     "build_vocab",

@@ -59,6 +59,11 @@ class TrainConfig:
     stop_after: int = config_field(
         0, "stop after this many epochs of the schedule (0: run it all); for a refit", flag=None
     )
+    max_minutes: float = config_field(
+        0.0,
+        "a time budget: the epoch running when it ends is cut short there, validated, and training stops "
+        "(the best epoch is kept); 0 = none",
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -74,6 +79,8 @@ class TrainConfig:
             raise ValueError("min_lr_ratio must be in [0, 1]")
         if not 0 <= self.ema < 1:
             raise ValueError("ema must be in [0, 1)")
+        if not (self.max_minutes >= 0 and math.isfinite(self.max_minutes)):
+            raise ValueError("max_minutes must be 0 (no budget) or more")
 
     @property
     def last_epoch(self) -> int:
@@ -117,17 +124,29 @@ class _Run:
     best_weights: dict[str, torch.Tensor] | None = None  # on the CPU
 
 
+class StopTraining(Exception):
+    """Raised between batches when ``train``'s ``should_stop`` says so (a Stop button)."""
+
+
+ENDINGS = {
+    "early_stopping": "stopping early: no better validation loss for {patience} epochs",
+    "time_budget": "stopping: the time budget ({minutes:g} min) is spent",
+}
+
+
 class _StopRequest:
     """Ctrl-C (SIGINT) or SIGTERM asks the loop to stop at the next batch; a second Ctrl-C stops at once.
 
     A flag checked between batches, rather than a KeyboardInterrupt raised wherever Python happens
-    to be (inside a destructor it would be ignored), so the stop is certain and clean.
+    to be (inside a destructor it would be ignored), so the stop is certain and clean. ``should_stop``
+    is asked there too (a Stop button in the app).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, should_stop: Callable[[], bool] | None = None) -> None:
         import signal
         import threading
 
+        self.asked = should_stop or (lambda: False)
         self.requested = False
         self._old: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
@@ -214,30 +233,24 @@ def train(
     info: dict[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
     progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> HeadlineModel:
     """Train and keep the best model (by validation loss) at ``out``; returns it (on CPU, eval mode).
 
-    ``info`` is stored in the checkpoint's metrics (data summary, command line).
-    Ctrl-C stops after saving nothing new: the best checkpoint so far stays at ``out``.
+    ``info`` is stored in the checkpoint's metrics (data summary, command line); ``on_epoch`` gets each epoch's
+    row of the history as it is added. Ctrl-C stops after saving nothing new: the best checkpoint so far stays
+    at ``out``. ``should_stop()`` turning true stops too, and returns the best model so far.
     With no ``val_texts`` nothing is validated and the last epoch is kept: a refit on all the data for an
     epoch count that an earlier, validated run chose (``cfg.stop_after``).
     """
-    if not train_texts:
-        raise ValueError("no training headlines")
-    if not val_texts and not cfg.stop_after:
-        raise ValueError(
-            "no validation headlines (use more data or a larger val_percent); training without "
-            "validation needs a fixed epoch count (stop_after)"
-        )
+    _check(train_texts, val_texts, cfg)
     out = Path(out)
     run = _setup(train_texts, vocab, model_config, cfg, init_from, log)
     say = _talker(run.dist, log)
     snapshot = HeadlineModel(model_config)  # a CPU copy that holds the best weights for saving
     snapshot.vocab = vocab
-    if cfg.ema > 0:  # built like the model, drawing from the generator as it always has: seeded runs repeat
-        run.averaged = AveragedModel(HeadlineModel(model_config).to(run.device), multi_avg_fn=_ema_update(cfg.ema))
-        run.averaged.module.vocab = vocab
-        run.averaged.update_parameters(run.model)  # the first "average" is the starting weights
+    _add_average(run, model_config, vocab)
     data_digest = _digest(train_texts) + _digest(val_texts)
     rng = _restore(run, out, model_config, data_digest, say) if resume else None
     metrics = dict(info or {}, **_run_metrics(run, train_texts, val_texts, vocab))
@@ -249,21 +262,30 @@ def train(
             _fill(snapshot, run, metrics, stopped, bool(val_texts))
             ckpt.save_checkpoint(snapshot, out, train_state=_train_state(run, data_digest))
 
-    stopped, stop, finished = "completed", _StopRequest(), False
+    stopped, stop, finished = "completed", _StopRequest(should_stop), False
+    deadline = time.perf_counter() + cfg.max_minutes * 60 if cfg.max_minutes else None
     try:
         while run.progress.epoch < cfg.last_epoch:
             epoch = run.progress.epoch + 1
-            row = _train_epoch(run, epoch, stop, show=progress and run.dist.main)
+            row = _train_epoch(run, epoch, stop, progress and run.dist.main, deadline)
             row.update(_validate(run, val_texts, epoch))
             improved = _record(run, epoch, row)
             say(_epoch_line(run, row, improved, bool(val_texts)))
-            if run.progress.bad_epochs >= cfg.patience:
-                stopped = "early_stopping"
-                save(stopped)
-                say(f"stopping early: no better validation loss for {cfg.patience} epochs")
+            if on_epoch is not None:
+                on_epoch(dict(row, best_epoch=run.progress.best_epoch))
+            ending = _ending(run, deadline)
+            save(ending or ("running" if epoch < cfg.last_epoch else stopped))
+            if ending:
+                stopped = ending
+                say(ENDINGS[ending].format(patience=cfg.patience, minutes=cfg.max_minutes))
                 break
-            save("running" if epoch < cfg.last_epoch else stopped)
         finished = True
+    except StopTraining:
+        if not run.progress.best_epoch:
+            raise StopTraining("stopped before the first epoch ended: there is no model to keep") from None
+        stopped, finished = "stopped", True
+        save(stopped)
+        say(f"stopped: the best model so far (epoch {run.progress.best_epoch}) is at {out}")
     except KeyboardInterrupt:
         best = run.progress.best_epoch
         say(
@@ -277,6 +299,35 @@ def train(
         leave(run.dist, finished)
     _fill(snapshot, run, metrics, stopped, bool(val_texts))
     return snapshot.eval()
+
+
+def _check(train_texts: Sequence[str], val_texts: Sequence[str], cfg: TrainConfig) -> None:
+    if not train_texts:
+        raise ValueError("no training headlines")
+    if not val_texts and not cfg.stop_after:
+        raise ValueError(
+            "no validation headlines (use more data or a larger val_percent); training without "
+            "validation needs a fixed epoch count (stop_after)"
+        )
+
+
+def _add_average(run: _Run, model_config: ModelConfig, vocab: Vocab) -> None:
+    """The weight average (``cfg.ema`` > 0), on the model's device. Built like the model, so it draws from the
+    random generator as it always has: seeded runs repeat."""
+    if run.cfg.ema > 0:
+        averaged = HeadlineModel(model_config).to(run.device)
+        run.averaged = AveragedModel(averaged, multi_avg_fn=_ema_update(run.cfg.ema))
+        run.averaged.module.vocab = vocab
+        run.averaged.update_parameters(run.model)  # the first "average" is the starting weights
+
+
+def _ending(run: _Run, deadline: float | None) -> str | None:
+    """Why training ends after this epoch, if it does (the schedule's own end aside)."""
+    if run.progress.bad_epochs >= run.cfg.patience:
+        return "early_stopping"
+    if deadline is not None and time.perf_counter() >= deadline:
+        return "time_budget"
+    return None
 
 
 def _talker(dist_info: Dist, log: Callable[[str], None] | None) -> Callable[[str], None]:
@@ -365,8 +416,8 @@ def _restore(run: _Run, out: Path, model_config: ModelConfig, data_digest: str, 
     return state.rng
 
 
-def _train_epoch(run: _Run, epoch: int, stop: _StopRequest, show: bool) -> dict[str, Any]:
-    """One pass over this rank's share of the data; the row of figures it adds to the history."""
+def _train_epoch(run: _Run, epoch: int, stop: _StopRequest, show: bool, deadline: float | None) -> dict[str, Any]:
+    """One pass over this rank's share of the data (cut short at ``deadline``); the row it adds to the history."""
     cfg, model, p = run.cfg, run.model, run.progress
     run.sampler.set_epoch(epoch)
     mine = list(run.sampler)
@@ -380,9 +431,14 @@ def _train_epoch(run: _Run, epoch: int, stop: _StopRequest, show: bool) -> dict[
     loss_sum, tokens = 0.0, 0
     pair_sum, pairs = 0.0, 0  # the tutorial's own figure, for --arch tutorial (see pair_nll)
     bar = _progress(batches, f"epoch {epoch}/{cfg.epochs}", enabled=show)
+    done = 0
     for b in bar:
         if stop.requested:
             raise KeyboardInterrupt
+        if stop.asked():
+            raise StopTraining
+        if deadline is not None and done and time.perf_counter() >= deadline:
+            break
         # forward: predict each next token of a padded, time-major batch
         x = pad_batch([run.seqs[i] for i in b]).to(run.device, non_blocking=True)
         inp, tgt = x[:, :-1], x[:, 1:]
@@ -411,6 +467,7 @@ def _train_epoch(run: _Run, epoch: int, stop: _StopRequest, show: bool) -> dict[
         n_tok = int((tgt != PAD_ID).sum())
         loss_sum += loss.item() * n_tok
         tokens += n_tok
+        done += 1
         if hasattr(bar, "set_postfix"):
             tok_s = tokens * run.dist.world_size / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{loss_sum / tokens:.3f}", tok_s=f"{tok_s:,.0f}", refresh=False)
@@ -427,6 +484,8 @@ def _train_epoch(run: _Run, epoch: int, stop: _StopRequest, show: bool) -> dict[
         "lr": run.sched.get_last_lr()[0],
         "padding_share": padding_share(run.seqs, batches),
     }
+    if done < len(batches):
+        row["batches"] = f"{done}/{len(batches)}"  # cut short by the time budget
     if tutorial:
         row["train_pair_loss"] = pair_sum / max(pairs, 1)
     if run.dist.world_size > 1:

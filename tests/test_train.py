@@ -193,3 +193,51 @@ def test_clipping_scales_only_gradients_over_the_limit():
     _clip_gradients(big, 0.5)
     assert torch.allclose(torch.cat([p.grad for p in big]).norm(), torch.tensor(0.5), atol=1e-6)
     assert torch.allclose(big[0].grad, torch.tensor([0.3, 0.0]), atol=1e-6)
+
+
+def test_a_time_budget_cuts_the_running_epoch_and_keeps_the_best(corpus, tmp_path):
+    """A budget far shorter than the run: the epoch it ends in is cut there, validated, and training stops."""
+    import time
+
+    tr, va, vocab, cfg = corpus
+    rows = []
+    t0 = time.perf_counter()
+    m = train(
+        tr * 20,
+        va,
+        vocab,
+        cfg,
+        TrainConfig(epochs=50, max_minutes=0.05, **FAST),
+        tmp_path / "m",
+        progress=False,
+        on_epoch=rows.append,
+    )
+    took = time.perf_counter() - t0
+    assert m.metrics["stopped"] == "time_budget" and took < 3 * 60 * 0.05 + 10
+    assert rows == [{**h, "best_epoch": rows[i]["best_epoch"]} for i, h in enumerate(m.metrics["history"])]
+    assert "batches" in rows[-1]  # the last epoch was cut short: "done/total"
+    assert m.metrics["best"]["epoch"] >= 1 and load_model(tmp_path / "m").metrics["stopped"] == "time_budget"
+
+
+def test_should_stop_keeps_the_best_model_so_far(corpus, tmp_path):
+    from lstm_textgen.train import StopTraining
+
+    tr, va, vocab, cfg = corpus
+    rows = []
+    m = train(
+        tr,
+        va,
+        vocab,
+        cfg,
+        TrainConfig(epochs=50, **FAST),
+        tmp_path / "m",
+        progress=False,
+        on_epoch=rows.append,
+        should_stop=lambda: len(rows) >= 2,
+    )
+    assert m.metrics["stopped"] == "stopped" and len(m.metrics["history"]) == 2
+    assert load_model(tmp_path / "m").metrics["stopped"] == "stopped"
+    with pytest.raises(StopTraining, match="before the first epoch ended"):
+        train(
+            tr, va, vocab, cfg, TrainConfig(epochs=5, **FAST), tmp_path / "n", progress=False, should_stop=lambda: True
+        )
