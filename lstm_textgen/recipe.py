@@ -106,6 +106,17 @@ class Recipe:
         return {k: (list(map(str, v)) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
 
+def quick_plan(headlines: int, minutes: float) -> tuple[dict[str, Any], TrainConfig]:
+    """(ModelConfig fields, TrainConfig) for a small file and a time budget, as the app's Train tab trains: a
+    5-layer LSTM always, narrower for a smaller file, stopped by validation or by the budget, whichever comes
+    first. The widths were chosen on validation data (bench/budget.py; bench/results/quality.md)."""
+    width = 128 if headlines < 3_000 else 192 if headlines < 20_000 else 256
+    batch = 16 if headlines < 3_000 else 32
+    fields = {"num_layers": 5, "emb_dim": width, "hidden_dim": width}
+    cfg = TrainConfig(epochs=40, batch_size=batch, patience=6, warmup_steps=50, max_minutes=minutes)
+    return fields, cfg
+
+
 def model_config(vocab_size: int, **fields: Any) -> ModelConfig:
     """The model config for a vocabulary of ``vocab_size``: the tutorial's sizes with ``arch="tutorial"``."""
     if fields.get("arch") == "tutorial":

@@ -47,3 +47,13 @@ def test_a_recipe_refuses_what_cannot_work():
         Recipe(data=["x.txt"], refit_seeds=2)
     with pytest.raises(ValueError, match="both give starting weights"):
         Recipe(data=["x.txt"], init_from="ckpt", pretrain_data=["y.txt"])
+
+
+def test_the_quick_plan_keeps_five_layers_and_the_budget():
+    from lstm_textgen.recipe import quick_plan
+
+    small, cfg = quick_plan(831, 2)
+    big, _ = quick_plan(50_000, 10)
+    assert small["num_layers"] == big["num_layers"] == 5
+    assert small["hidden_dim"] < big["hidden_dim"]
+    assert cfg.max_minutes == 2 and cfg.patience < cfg.epochs
