@@ -300,15 +300,13 @@ def test_missing_checkpoint_is_one_clear_message(tmp_path):
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "Train one with" in proc.stderr
-    env_proc = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**__import__("os").environ, "LSTM_TEXTGEN_CHECKPOINT": str(tmp_path / "env")},
-    )
-    assert env_proc.returncode == 1 and str(tmp_path / "env") in env_proc.stderr
+
+
+def test_the_checkpoint_named_by_the_environment_is_the_one_loaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTM_TEXTGEN_CHECKPOINT", str(tmp_path / "env"))
+    with pytest.raises(SystemExit) as e:
+        app.load(None, "cpu")
+    assert str(e.value).startswith("error: ") and str(tmp_path / "env") in str(e.value)
 
 
 def test_the_api_takes_the_pages_settings_in_their_order_and_defaults(server):

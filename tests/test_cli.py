@@ -143,7 +143,9 @@ def test_every_flag_has_help():
     for name, p in sub.choices.items():
         for action in p._actions:
             assert action.help, f"{name} {action.option_strings} has no help"
-        assert run(name, "--help").returncode == 0
+        p.format_help()  # every help string formats (a stray % would fail here)
+    train_help = run("train", "--help")  # and as a user sees it, in a real process
+    assert train_help.returncode == 0 and "--max-minutes" in train_help.stdout and "(default 12)" in train_help.stdout
 
 
 def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
