@@ -209,7 +209,7 @@ def test_malformed_requests_are_refused_without_detail(server):
 
 
 @pytest.mark.slow
-def test_200_requests_from_20_clients_no_failures_and_seeds_hold(server):
+def test_120_requests_from_12_clients_no_failures_and_seeds_hold(server):
     from gradio_client import Client
 
     url, client = server
@@ -226,15 +226,15 @@ def test_200_requests_from_20_clients_no_failures_and_seeds_hold(server):
         return out
 
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(20) as pool:
-        results = [x for chunk in pool.map(worker, range(20)) for x in chunk]
+    with ThreadPoolExecutor(12) as pool:  # three times the app's 4 requests generating at once
+        results = [x for chunk in pool.map(worker, range(12)) for x in chunk]
     wall = time.perf_counter() - t0
-    assert len(results) == 200  # any failure would have raised in its worker
+    assert len(results) == 120  # any failure would have raised in its worker
     under_load = [h for _, h in results if h is not None]
-    assert len(under_load) == 20 and all(h == alone for h in under_load)  # no shared random state
+    assert len(under_load) == 12 and all(h == alone for h in under_load)  # no shared random state
     lat = sorted(t for t, _ in results)
     p50, p95 = statistics.median(lat), lat[int(0.95 * len(lat)) - 1]
-    print(f"\nload: 200 requests, 20 clients, {wall:.1f}s wall, p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms")
+    print(f"\nload: 120 requests, 12 clients, {wall:.1f}s wall, p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms")
     assert p95 < 30
 
 
