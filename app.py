@@ -434,15 +434,15 @@ def show_result(data: dict | None) -> tuple:
     the first headline's text, words and first new word."""
     headlines = data["headlines"] if data else []
     choices = [(f"{i + 1}. {h['text']}", i) for i, h in enumerate(headlines)]
-    index = 0 if choices else None
-    first = 0 if position_choices(data, index) else None
-    return (_selected(index, first), gr.update(choices=choices, value=index), *pick_headline(data, index))
+    sel, *shown = pick_headline(data, 0 if choices else None)
+    return (sel, gr.update(choices=choices, value=sel["index"]), *shown)
 
 
 def pick_headline(data: dict | None, index: int | None) -> tuple:
-    """One headline's text, word view and word list, and what was chosen at its first new word."""
-    positions = position_choices(data, index)
-    return (headline_text(data, index), word_view(data, index), *show_word(data, index, 0 if positions else None))
+    """The selection (headline ``index``, its first new word), the headline's text, word view and word list,
+    and what was chosen at its first new word."""
+    first = 0 if position_choices(data, index) else None
+    return (_selected(index, first), headline_text(data, index), word_view(data, index), *show_word(data, index, first))
 
 
 def show_word(data: dict | None, index: int | None, position: int | None) -> tuple:
@@ -460,11 +460,6 @@ def show_word(data: dict | None, index: int | None, position: int | None) -> tup
 
 def _selected(index: int | None, position: int | None) -> dict[str, int | None]:
     return {"index": index, "position": position}
-
-
-def on_pick(data: dict | None, index: int | None) -> tuple:
-    first = 0 if position_choices(data, index) else None
-    return (_selected(index, first), *pick_headline(data, index))
 
 
 def on_position(data: dict | None, sel: dict | None, position: int | None) -> tuple:
@@ -564,7 +559,7 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
         stop.click(_idle, None, [go, stop], cancels=runs, **private)
         selected = [view.sel, *view.word_outputs]
         view.pick.input(
-            on_pick, [view.state, view.pick], [view.sel, view.text, view.words, *view.word_outputs], **private
+            pick_headline, [view.state, view.pick], [view.sel, view.text, view.words, *view.word_outputs], **private
         )
         view.position.input(on_position, [view.state, view.sel, view.position], selected, **private)
         view.words.select(on_word_click, [view.state, view.sel], selected, **private)

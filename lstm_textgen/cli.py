@@ -19,14 +19,20 @@ from .train import TrainConfig
 _TYPES = {"int": int, "float": float, "str": str}
 
 
+def _flag(f: dataclasses.Field) -> str | None:
+    """A config field's flag name (``--NAME``), or None for a field with no flag."""
+    if "help" not in f.metadata or f.metadata.get("flag", "") is None:
+        return None
+    return f.metadata.get("flag") or f.name.replace("_", "-")
+
+
 def _add_field_flags(parser: Any, cls: type, group: str | None = None) -> None:
     """One flag a field of the dataclass ``cls`` (its help and name from the field's metadata, see
     ``model.config_field``), all defaulting to None: "not given", so ``--resume`` can tell what to repeat."""
     for f in dataclasses.fields(cls):
-        meta = f.metadata
-        if "help" not in meta or meta.get("flag", "") is None or meta.get("group") != group:
+        meta, flag = f.metadata, _flag(f)
+        if flag is None or meta.get("group") != group:
             continue
-        flag = meta.get("flag") or f.name.replace("_", "-")
         kwargs: dict[str, Any] = {"help": meta["help"], "dest": flag.replace("-", "_")}
         if isinstance(f.default, bool):
             kwargs["action"] = "store_true"
@@ -44,10 +50,8 @@ def _field_values(cls: type, settings: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``cls`` that ``settings`` (flag dests) give, as the dataclass takes them."""
     values = {}
     for f in dataclasses.fields(cls):
-        flag = f.metadata.get("flag", "") or f.name.replace("_", "-")
-        if "help" not in f.metadata or f.metadata.get("flag", "") is None:
-            continue
-        value = settings.get(flag.replace("-", "_"))
+        flag = _flag(f)
+        value = settings.get(flag.replace("-", "_")) if flag else None
         if value is None:
             continue
         if isinstance(f.default, bool) and flag.startswith("no-"):

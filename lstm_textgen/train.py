@@ -119,6 +119,7 @@ class _Run:
     device: torch.device
     dist: Dist
     seqs: list[list[int]]
+    lengths: list[int]  # of seqs, for bucketing every epoch
     sampler: DistributedSampler
     progress: Progress = field(default_factory=Progress)
     best_weights: dict[str, torch.Tensor] | None = None  # on the CPU
@@ -375,7 +376,9 @@ def _setup(
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    return _Run(cfg, model, net, opt, sched, scaler, amp_dtype if amp else None, None, device, dist_info, seqs, sampler)
+    lengths = [len(s) for s in seqs]
+    amp_dtype = amp_dtype if amp else None
+    return _Run(cfg, model, net, opt, sched, scaler, amp_dtype, None, device, dist_info, seqs, lengths, sampler)
 
 
 def _ema_update(decay: float) -> Callable[[list, list, torch.Tensor], None]:
@@ -421,8 +424,7 @@ def _train_epoch(run: _Run, epoch: int, stop: _StopRequest, show: bool, deadline
     cfg, model, p = run.cfg, run.model, run.progress
     run.sampler.set_epoch(epoch)
     mine = list(run.sampler)
-    lengths = [len(s) for s in run.seqs]
-    batches = bucketed_batches(lengths, mine, cfg.batch_size, random.Random(cfg.seed * 100_003 + epoch))
+    batches = bucketed_batches(run.lengths, mine, cfg.batch_size, random.Random(cfg.seed * 100_003 + epoch))
     tutorial = model.config.arch == "tutorial"
     params = list(model.parameters())
     autocast = torch.autocast(run.device.type, dtype=run.amp_dtype) if run.amp_dtype else contextlib.nullcontext()
@@ -537,7 +539,7 @@ def _epoch_line(run: _Run, row: dict[str, Any], improved: bool, validated: bool)
 
 def _run_metrics(run: _Run, train_texts: Sequence[str], val_texts: Sequence[str], vocab: Vocab) -> dict[str, Any]:
     """What metrics.json records of the run itself (the recipe adds the data and command: see recipe.py)."""
-    lengths = [len(s) for s in run.seqs]
+    lengths = run.lengths
     return {
         "parameters": run.model.num_parameters(),
         "model_config": run.model.config.to_dict(),
