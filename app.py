@@ -12,13 +12,17 @@ import html
 import math
 import os
 import sys
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import torch
+from gradio import FileData
 
 import lstm_textgen as lt
 
@@ -311,6 +315,384 @@ def headline_text(data: dict | None, index: int | None) -> str:
     return h["text"] if h is not None else ""
 
 
+# --- training a visitor's model (the Train tab and /train) ---------------------------------------
+
+TRAIN_MINUTES = (1, 2, 5, 10)  # the page's choices (up to the server's cap)
+TRAIN_SUFFIXES = (".csv", ".txt")
+BUNDLED = ""  # the model picker's value for the model the server loaded
+UPLOAD_KEEP_S = 900  # what was read from an upload waits this long for its Train press (the file is gone already)
+
+
+@dataclass(frozen=True)
+class TrainLimits:
+    """What a server lets its visitors train: a public link or a Space is open to anyone."""
+
+    concurrency: int = 1  # trainings at once; more wait in the queue, their place shown
+    max_minutes: float = 10.0
+    max_models: int = 8  # trained models kept (all visitors together); the oldest is freed first
+    keep_minutes: float = 60.0  # and each for this long
+    max_bytes: int = 5 * 1024**2
+    max_rows: int = 100_000
+
+
+@dataclass
+class Studio:
+    """The server's side of training: its limits, the models trained so far, and each running training's
+    stop flag (by browser session: the Stop button's session is the training's)."""
+
+    limits: TrainLimits
+    shelf: lt.ModelShelf
+    device: torch.device
+    stops: dict[str, threading.Event] = field(default_factory=dict)
+
+    def stop(self, session: str | None) -> None:
+        flag = self.stops.get(session or "")
+        if flag is not None:
+            flag.set()
+
+
+def on_gpu(fn: Callable, duration: int | Callable[..., int]) -> Callable:
+    """``fn`` holding a ZeroGPU Space's GPU while it runs (``spaces.GPU``), where the ``spaces`` package is
+    installed (it is on Spaces); elsewhere ``fn`` itself."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=duration)(fn)
+
+
+# generation is short; a training holds the GPU for its budget plus its start and the last validation
+GPU_STREAM = on_gpu(lt.stream, 30)
+GPU_TRAIN = on_gpu(lt.quick_fit_stream, lambda headlines, out, minutes, **kw: int(minutes * 60) + 60)
+
+
+def _upload_path(file: Any) -> Path | None:
+    """The server path of an uploaded file: a path from the page, a FileData dict from the API."""
+    if isinstance(file, dict):
+        file = file.get("path")
+    return Path(file) if isinstance(file, (str, os.PathLike)) and str(file) else None
+
+
+def _delete_upload(path: Path) -> None:
+    """Uploads are deleted once read: nothing a visitor sends is kept or served back."""
+    try:
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()  # Gradio's per-upload folder, if now empty
+    except OSError:
+        pass
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+def read_upload(file: Any, limits: TrainLimits) -> lt.Headlines:
+    """An uploaded headline file, read by the package's reader (the CLI's messages, with the file's own name)
+    within the server's caps, and then deleted."""
+    path = _upload_path(file)
+    if path is None:
+        raise reject("Choose a .csv or .txt file of headlines first.")
+    name = path.name
+    try:
+        if path.suffix.lower() not in TRAIN_SUFFIXES:
+            raise reject(f"{name}: not a .csv or .txt file; upload headlines as CSV or plain text.")
+        size = path.stat().st_size if path.is_file() else 0
+        if size > limits.max_bytes:
+            raise reject(f"{name}: {_size(size)} is more than this server takes ({_size(limits.max_bytes)}).")
+        try:
+            headlines = lt.load_headlines(path)
+        except lt.DataError as e:
+            raise reject(str(e).replace(str(path), name).replace(" or name it with --column", "")) from None
+        rows = headlines.totals()["rows"]
+        if rows > limits.max_rows:
+            raise reject(f"{name}: {rows:,} rows is more than this server trains on ({limits.max_rows:,}).")
+        for report in headlines.files:
+            report.path = name
+        lt.quick_data(headlines)  # too few headlines to train on: said now, not after a wait in the queue
+        return headlines
+    except lt.DataError as e:
+        raise reject(str(e)) from None
+    finally:
+        _delete_upload(path)
+
+
+def upload_preview(headlines: lt.Headlines) -> str:
+    """What was read, before any training: rows kept and dropped, the split, the vocabulary, a few headlines
+    as the model will see them."""
+    train_texts, val_texts, vocab = lt.quick_data(headlines)
+    report, t = headlines.files[0], headlines.totals()
+    column = f" (column `{report.column}`)" if report.column else ""
+    encoding = "" if report.encoding == "utf-8" else f"; read as {report.encoding}, not UTF-8"
+    step = max(1, len(headlines.texts) // 5)
+    examples = "\n".join(f"- {html.escape(t)}" for t in headlines.texts[::step][:5])
+    return (
+        f"**{len(headlines):,} headlines** from `{html.escape(report.path)}`{column}: {t['rows']:,} rows; dropped "
+        f"{t['unknown']:,} 'Unknown', {t['empty']:,} empty, {t['duplicates']:,} repeated, "
+        f"{t['too_long']:,} too long{encoding}.\n\n"
+        f"It will train on {len(train_texts):,} and hold out {len(val_texts):,} to judge itself; vocabulary "
+        f"**{len(vocab):,}** words and markers (words seen at least twice).\n\n"
+        f"A few, as the model sees them (lower case, no punctuation):\n\n{examples}"
+    )
+
+
+MIN_TRAIN_MINUTES = 0.05  # 3 seconds: a few epochs on a small file (the tests' budget)
+
+
+def _minutes(value: Any, limits: TrainLimits) -> float:
+    return float(_number("Minutes", value, MIN_TRAIN_MINUTES, limits.max_minutes, whole=False))
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def training_run(
+    studio: Studio, headlines: lt.Headlines, minutes: float, session: str | None
+) -> Iterator[dict[str, Any]]:
+    """Train a visitor's model: progress messages (``"done": False``), then the finished model's summary with
+    its ``model_id`` (``"done": True``). Stop (this session's) keeps the best model so far."""
+    model_id, folder = studio.shelf.reserve()
+    stop = studio.stops[session or model_id] = threading.Event()
+    history: list[dict[str, Any]] = []
+    samples: list[str] = []
+    budget = minutes * 60
+    name = headlines.files[0].path if headlines.files else "headlines"
+    try:
+        for event in GPU_TRAIN(headlines, folder, minutes, device=str(studio.device), should_stop=stop.is_set):
+            if "epoch" in event:
+                history.append({k: event["epoch"].get(k) for k in ("epoch", "train_loss", "val_loss", "val_ppl")})
+                samples = event["epoch"]["samples"]
+            if event.get("done"):
+                break
+            yield {
+                "done": False,
+                "epoch": len(history),
+                "elapsed_s": round(event["elapsed"], 1),
+                "remaining_s": round(max(0.0, budget - event["elapsed"]), 1),
+                "history": history,
+                "samples": samples,
+            }
+        model = studio.shelf.put(model_id, folder, name, device=str(studio.device))
+    except lt.StopTraining as e:
+        studio.shelf.discard(folder)
+        raise reject(f"{e}.") from None
+    except BaseException:
+        studio.shelf.discard(folder)
+        raise
+    finally:
+        if studio.stops.get(session or model_id) is stop:
+            del studio.stops[session or model_id]
+    best = model.metrics["best"]
+    yield {
+        "done": True,
+        "model_id": model_id,
+        "name": name,
+        "epochs": len(history),
+        "best_epoch": best["epoch"],
+        "val_perplexity": best["val_ppl"],
+        "vocab_size": model.config.vocab_size,
+        "headlines_used": model.metrics["train_headlines"] + model.metrics["val_headlines"],
+        "stopped": model.metrics["stopped"],
+        "samples": samples,
+        "history": history,
+        "keep_minutes": studio.limits.keep_minutes,
+    }
+
+
+STOPPED = {
+    "completed": "ran its whole schedule",
+    "early_stopping": "stopped learning, so it stopped early",
+    "time_budget": "used its time budget",
+    "stopped": "was stopped; the best epoch so far is kept",
+}
+
+
+def train_status(msg: dict[str, Any]) -> str:
+    if not msg["done"]:
+        epoch = f"epoch {msg['epoch'] + 1}" if msg["epoch"] else "reading and starting (epoch 1)"
+        return (
+            f"**Training**: {epoch} · {_clock(msg['elapsed_s'])} elapsed · at most {_clock(msg['remaining_s'])} "
+            "left (it stops sooner once it no longer improves)"
+        )
+    return (
+        f"**Your model is ready**: {msg['epochs']} epochs; it {STOPPED.get(msg['stopped'], msg['stopped'])}. "
+        f"Best epoch {msg['best_epoch']}, held-out perplexity **{msg['val_perplexity']:.1f}**; vocabulary "
+        f"{msg['vocab_size']:,}. Pick it in the Generate tab (kept here for {msg['keep_minutes']:g} minutes; "
+        "download it to keep it)."
+    )
+
+
+def samples_md(samples: list[str], epoch: int) -> str:
+    if not samples:
+        return ""
+    listed = "\n".join(f"1. {html.escape(s)}" for s in samples)
+    return f"**What it writes now** (the best model after epoch {epoch}):\n\n{listed}"
+
+
+def model_choices(mine: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
+    return [("The bundled model (New York Times headlines)", BUNDLED), *(mine or [])]
+
+
+def model_finder(bundled: lt.HeadlineModel, studio: Studio | None) -> Callable[[Any], lt.HeadlineModel]:
+    """The model a request names: the bundled one, or a visitor's by its id."""
+
+    def find(model_id: Any) -> lt.HeadlineModel:
+        if model_id is None or model_id == BUNDLED:
+            return bundled
+        if studio is None:
+            raise reject("This server does not train models, so it takes no model_id.")
+        try:
+            return studio.shelf.get(model_id)
+        except lt.UnknownModel as e:
+            raise reject(f"{str(e)[:1].upper()}{str(e)[1:]}.") from None
+
+    return find
+
+
+def preview_ui(studio: Studio, file: Any) -> tuple:
+    """A file was uploaded: (what was read, the headlines to train on, the Train button)."""
+    try:
+        headlines = read_upload(file, studio.limits)
+    except gr.Error as e:
+        return error_html(e.message), None, gr.update(interactive=False)
+    return upload_preview(headlines), headlines, gr.update(interactive=True)
+
+
+def train_ui(
+    studio: Studio, headlines: lt.Headlines | None, minutes: Any, mine: list | None, session: str | None
+) -> Iterator[tuple]:
+    """The Train button: (status, curve, samples, download, model picker, this session's models), streamed. A
+    refused or failed start shows its message in the status and changes nothing else."""
+    skip3 = (gr.skip(),) * 3
+    try:
+        if headlines is None:
+            raise reject("Upload a .csv or .txt file of headlines first.")
+        for msg in training_run(studio, headlines, _minutes(minutes, studio.limits), session):
+            curve = curve_svg({"history": msg["history"]})
+            samples = samples_md(msg["samples"], msg["epoch"] if not msg["done"] else msg["best_epoch"])
+            if not msg["done"]:
+                yield (train_status(msg), curve, samples, *skip3)
+                continue
+            held = set(studio.shelf.ids())
+            label = f"Your model: {msg['name']} (perplexity {msg['val_perplexity']:.0f})"
+            mine = [m for m in (mine or []) if m[1] in held] + [(label, msg["model_id"])]
+            yield (
+                train_status(msg),
+                curve,
+                samples,
+                gr.update(value=str(studio.shelf.zip(msg["model_id"])), visible=True),
+                gr.update(choices=model_choices(mine), value=msg["model_id"], visible=True),
+                mine,
+            )
+    except gr.Error as e:
+        yield (error_html(e.message), gr.skip(), gr.skip(), *skip3)
+
+
+def api_train(studio: Studio, file: Any, minutes: Any, session: str | None) -> Iterator[dict]:
+    """Train a model on a headline file (.csv with a headline/headline_text/title column, or .txt one headline
+    a line) for at most ``minutes``. Streams progress: {"done": false, "epoch", "elapsed_s", "remaining_s",
+    "history", "samples"}; the last message: {"done": true, "model_id", "epochs", "best_epoch",
+    "val_perplexity", "vocab_size", "headlines_used", "stopped", "samples", "history", "keep_minutes"}.
+    Pass the model_id to /generate. One training runs at a time; others wait in the queue."""
+    headlines = read_upload(file, studio.limits)
+    yield from training_run(studio, headlines, _minutes(minutes, studio.limits), session)
+
+
+@dataclass
+class TrainTab:
+    """The Train tab's components."""
+
+    file: gr.File
+    preview: gr.Markdown
+    headlines: gr.State  # what was read from the upload (the file itself is deleted at once)
+    minutes: gr.Radio
+    go: gr.Button
+    stop: gr.Button
+    status: gr.Markdown
+    curve: gr.HTML
+    samples: gr.Markdown
+    download: gr.DownloadButton
+    use: gr.Button  # to the Generate tab
+
+
+def train_tab(limits: TrainLimits) -> TrainTab:
+    gr.Markdown(
+        "Train a headline model of your own: upload a `.csv` (a `headline`, `headline_text` or `title` column) "
+        "or a `.txt` file (one headline a line), check what was read, pick a time budget and press **Train**. "
+        f"Files up to {_size(limits.max_bytes)} and {limits.max_rows:,} rows; the file is deleted once read."
+    )
+    file = gr.File(label="Headlines file", file_types=list(TRAIN_SUFFIXES), elem_id="train-file")
+    preview = gr.Markdown(elem_id="train-preview")
+    headlines = gr.State(time_to_live=UPLOAD_KEEP_S)
+    choices = [m for m in TRAIN_MINUTES if m <= limits.max_minutes] or [limits.max_minutes]
+    with gr.Row(equal_height=True):
+        minutes = gr.Radio(
+            [(f"{m:g} min", m) for m in choices],
+            value=2 if 2 in choices else choices[0],
+            label="Time budget",
+            info="training stops sooner once it no longer improves",
+            scale=3,
+            elem_id="train-minutes",
+        )
+        go = gr.Button("Train", variant="primary", interactive=False, scale=1, elem_id="train")
+        stop = gr.Button("Stop", variant="stop", visible=False, scale=1, elem_id="train-stop")
+    status = gr.Markdown(elem_id="train-status")
+    curve = gr.HTML(elem_id="train-curve")
+    samples = gr.Markdown(elem_id="train-samples")
+    with gr.Row():
+        download = gr.DownloadButton("Download your model (.zip)", visible=False, elem_id="train-download")
+        use = gr.Button("Generate with it", visible=False, elem_id="use-model")
+    return TrainTab(file, preview, headlines, minutes, go, stop, status, curve, samples, download, use)
+
+
+def wire_training(
+    studio: Studio, tab: TrainTab, pick: gr.Dropdown, mine: gr.State, tabs: gr.Tabs
+) -> Callable[[gr.Request], None]:
+    """The Train tab's events, and /train. Returns what stops a session's training."""
+    private = {"api_visibility": "private"}
+    tab.file.upload(partial(preview_ui, studio), tab.file, [tab.preview, tab.headlines, tab.go], **private)
+    tab.file.clear(
+        lambda: ("", None, gr.update(interactive=False)), None, [tab.preview, tab.headlines, tab.go], **private
+    )
+    outputs = [tab.status, tab.curve, tab.samples, tab.download, pick, mine]
+
+    def train_page(headlines: lt.Headlines | None, minutes: Any, mine: list | None, request: gr.Request):
+        yield from train_ui(studio, headlines, minutes, mine, request.session_hash)
+
+    running = tab.go.click(
+        lambda: (gr.update(visible=False), gr.update(visible=True)), None, [tab.go, tab.stop], queue=False, **private
+    ).then(
+        train_page,
+        [tab.headlines, tab.minutes, mine],
+        outputs,
+        concurrency_id="train",
+        concurrency_limit=studio.limits.concurrency,
+        show_progress="full",
+        **private,
+    )
+    running.then(
+        lambda mine: (gr.update(visible=True), gr.update(visible=False), gr.update(visible=bool(mine))),
+        mine,
+        [tab.go, tab.stop, tab.use],
+        queue=False,
+        **private,
+    )
+
+    def stop_training(request: gr.Request) -> None:
+        studio.stop(request.session_hash)
+
+    tab.stop.click(stop_training, None, None, queue=False, **private)
+    tab.use.click(lambda: gr.Tabs(selected="generate"), None, tabs, queue=False, **private)
+
+    def train(file: FileData, minutes: float = 2, request: gr.Request = None) -> Iterator[dict]:  # type: ignore[assignment]
+        yield from api_train(studio, file, minutes, request.session_hash if request else None)
+
+    train.__doc__ = api_train.__doc__
+    gr.api(train, api_name="train", concurrency_id="train", concurrency_limit=studio.limits.concurrency)
+    return stop_training
+
+
 # --- the app --------------------------------------------------------------------------------------
 
 MODEL_EXPLAINED = """
@@ -413,16 +795,19 @@ def _throttled(results: Iterator[lt.Generation], every: float) -> Iterator[lt.Ge
 
 
 def generate_ui(
-    model: lt.HeadlineModel, prompt: Any, *values: Any, stream_every: float = STREAM_EVERY_S
+    find: Callable[[Any], lt.HeadlineModel], prompt: Any, *values: Any, stream_every: float = STREAM_EVERY_S
 ) -> Iterator[tuple]:
-    """The Generate button: (headlines, notices, result) as the headlines stream in word by word. A refused
-    request shows its message where the headlines go, and clears the rest: nothing stale looks current."""
+    """The Generate button: (headlines, notices, result) as the headlines stream in word by word. ``values``
+    are those of PARAMS, then the model picked. A refused request shows its message where the headlines go,
+    and clears the rest: nothing stale looks current."""
+    *values, model_id = values
     try:
+        model = find(model_id)
         prompt, opts, cut = check_request(prompt, *values)
     except gr.Error as e:
         yield error_html(e.message), "", None
         return
-    for result in _throttled(lt.stream(model, prompt, options=opts), stream_every):
+    for result in _throttled(GPU_STREAM(model, prompt, options=opts), stream_every):
         if not result.done:
             yield headlines_html(result), gr.skip(), gr.skip()
         else:
@@ -491,13 +876,14 @@ def on_continue(data: dict | None, sel: dict | None) -> str:
 def api_generate(
     model: lt.HeadlineModel, prompt: Any, *values: Any, stream_every: float = STREAM_EVERY_S
 ) -> Iterator[dict]:
-    """Generate headlines. Streams the growing result; the last message has "done": true.
+    """Generate headlines. Streams the growing result; the last message has "done": true. ``model_id``
+    (optional, last): a model trained with /train; default the bundled model.
 
     Each message: {"headlines": [{"text", "prompt_words", "words", "probs", "ended", "alternatives"}],
     "prompt_words", "unknown_words", "truncated", "seed", "done"}.
     """
     prompt, opts, cut = check_request(prompt, *values)
-    for result in _throttled(lt.stream(model, prompt, options=opts), stream_every):
+    for result in _throttled(GPU_STREAM(model, prompt, options=opts), stream_every):
         data = result.to_dict()
         data["done"] = result.done
         data["truncated"] = result.truncated or cut
@@ -513,43 +899,39 @@ def setting_input(p: Param) -> gr.components.Component:
     return gr.Slider(p.lo, p.hi, value=p.default, step=p.step, **common)
 
 
-def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) -> gr.Blocks:
-    """The app for one loaded model. ``stream_every`` spaces the streamed updates (0: every word)."""
+def build_demo(
+    model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S, studio: Studio | None = None
+) -> gr.Blocks:
+    """The app for one loaded model; with a ``studio``, visitors train their own too (the Train tab and /train).
+    ``stream_every`` spaces the streamed updates (0: every word)."""
     info = lt.describe(model)
     assert model.vocab is not None
     prompts = [model.vocab.headline(p.split(), complete=False) for p in lt.suggested_prompts(model, 8)]
-
-    with gr.Blocks(title="lstm_textgen: headline generator") as demo:
+    find = model_finder(model, studio)
+    keep_s = studio.limits.keep_minutes * 60 if studio else 3600
+    with gr.Blocks(title="lstm_textgen: headline generator", delete_cache=(600, int(keep_s))) as demo:
         gr.Markdown(
             "# Headline generator\nA 5-layer LSTM trained on New York Times headlines writes new ones. "
             "Type a few seed words, pick a length and a temperature, and press **Generate**."
+            + (" Or train one on your own headlines in the **Train** tab." if studio else "")
         )
-        with gr.Tab("Generate"):
-            with gr.Row(equal_height=True):
-                seed_box = gr.Textbox(
-                    label="Seed words",
-                    placeholder=f"e.g. {prompts[0] if prompts else 'Trump Says'}",
-                    scale=4,
-                    max_length=PUBLIC_MAX_PROMPT_CHARS,
-                    elem_id="seed-words",
-                )
-                go = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
-                stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop")
-            chips = gr.Dataset(components=[seed_box], samples=[[p] for p in prompts], label="Try", elem_id="examples")
-            settings = {}
-            with gr.Row():
-                settings.update({p.name: setting_input(p) for p in PARAMS if not p.advanced})
-            with gr.Accordion("Advanced", open=False), gr.Row():
-                settings.update({p.name: setting_input(p) for p in PARAMS if p.advanced})
-            out = gr.HTML(label="Headlines", elem_id="headlines")
-            note = gr.Markdown(elem_id="notices")
-            view = word_by_word()
-        with gr.Tab("Model", elem_id="model-tab"):
-            model_tab(info)
+        with gr.Tabs() as tabs:
+            with gr.Tab("Generate", id="generate"):
+                mine = gr.State([], time_to_live=keep_s)  # this session's trained models: [(label, model_id)]
+                pick = gr.Dropdown(model_choices([]), value=BUNDLED, label="Model", visible=False, elem_id="model-pick")
+                seed_box, go, stop, chips, settings = request_inputs(prompts)
+                out = gr.HTML(label="Headlines", elem_id="headlines")
+                note = gr.Markdown(elem_id="notices")
+                view = word_by_word()
+            if studio is not None:
+                with gr.Tab("Train", id="train"):
+                    training = train_tab(studio.limits)
+            with gr.Tab("Model", id="model", elem_id="model-tab"):
+                model_tab(info)
 
-        inputs = [seed_box, *(settings[p.name] for p in PARAMS)]
+        inputs = [seed_box, *(settings[p.name] for p in PARAMS), pick]
         shown = [view.sel, view.pick, view.text, view.words, *view.word_outputs]
-        request = partial(generate_ui, model, stream_every=stream_every)
+        request = partial(generate_ui, find, stream_every=stream_every)
         run = Chain(request, inputs, [out, note, view.state], view.state, shown, go, stop).run
         runs = [run(go.click), run(seed_box.submit)]
         private = {"api_visibility": "private", "queue": False}
@@ -557,14 +939,12 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
         runs.append(run(view.cont.click(on_continue, [view.state, view.sel], seed_box, **private).then))
         runs.append(run(view.alts.input(on_branch, [view.state, view.sel, view.alts], seed_box, **private).then))
         stop.click(_idle, None, [go, stop], cancels=runs, **private)
-        selected = [view.sel, *view.word_outputs]
-        view.pick.input(
-            pick_headline, [view.state, view.pick], [view.sel, view.text, view.words, *view.word_outputs], **private
-        )
-        view.position.input(on_position, [view.state, view.sel, view.position], selected, **private)
-        view.words.select(on_word_click, [view.state, view.sel], selected, **private)
+        wire_word_view(view)
+        if studio is not None:
+            stop_training = wire_training(studio, training, pick, mine, tabs)
+            demo.unload(stop_training)  # a visitor who leaves mid-training frees the training slot
 
-        def generate(  # the API's contract: PARAMS, in their order, with their defaults (tests check it)
+        def generate(  # the API's contract: PARAMS, in their order, with their defaults, then model_id (tested)
             prompt: str = "",
             max_words: int = DEFAULTS["max_words"],
             temperature: float = DEFAULTS["temperature"],
@@ -572,13 +952,45 @@ def build_demo(model: lt.HeadlineModel, stream_every: float = STREAM_EVERY_S) ->
             top_k: int = DEFAULTS["top_k"],
             top_p: float = DEFAULTS["top_p"],
             seed: int | None = None,
+            model_id: str | None = None,
         ) -> Iterator[dict]:
             values = (max_words, temperature, num, top_k, top_p, seed)
-            yield from api_generate(model, prompt, *values, stream_every=stream_every)
+            yield from api_generate(find(model_id), prompt, *values, stream_every=stream_every)
 
         generate.__doc__ = api_generate.__doc__
         gr.api(generate, api_name="generate", concurrency_id="generate")
     return demo
+
+
+def request_inputs(prompts: list[str]) -> tuple:
+    """The seed words, Generate and Stop, the example chips and the settings (by name)."""
+    with gr.Row(equal_height=True):
+        seed_box = gr.Textbox(
+            label="Seed words",
+            placeholder=f"e.g. {prompts[0] if prompts else 'Trump Says'}",
+            scale=4,
+            max_length=PUBLIC_MAX_PROMPT_CHARS,
+            elem_id="seed-words",
+        )
+        go = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
+        stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop")
+    chips = gr.Dataset(components=[seed_box], samples=[[p] for p in prompts], label="Try", elem_id="examples")
+    settings = {}
+    with gr.Row():
+        settings.update({p.name: setting_input(p) for p in PARAMS if not p.advanced})
+    with gr.Accordion("Advanced", open=False), gr.Row():
+        settings.update({p.name: setting_input(p) for p in PARAMS if p.advanced})
+    return seed_box, go, stop, chips, settings
+
+
+def wire_word_view(view: WordView) -> None:
+    private = {"api_visibility": "private", "queue": False}
+    selected = [view.sel, *view.word_outputs]
+    view.pick.input(
+        pick_headline, [view.state, view.pick], [view.sel, view.text, view.words, *view.word_outputs], **private
+    )
+    view.position.input(on_position, [view.state, view.sel, view.position], selected, **private)
+    view.words.select(on_word_click, [view.state, view.sel], selected, **private)
 
 
 def _busy() -> tuple:
@@ -690,9 +1102,11 @@ def model_tab(info: dict[str, Any]) -> None:
     gr.HTML(curve_svg(info), elem_id="training-curve")
 
 
-def launch_options() -> dict[str, Any]:
-    """What Gradio 6 takes at launch rather than in Blocks()."""
-    return {"theme": gr.themes.Soft(), "css": CSS, "show_error": False, "max_file_size": "1mb"}
+def launch_options(training: TrainLimits | None = None) -> dict[str, Any]:
+    """What Gradio 6 takes at launch rather than in Blocks(). Uploads: the Train tab's cap, else 1 MB (there is
+    nothing else to upload)."""
+    max_file_size = training.max_bytes if training else "1mb"
+    return {"theme": gr.themes.Soft(), "css": CSS, "show_error": False, "max_file_size": max_file_size}
 
 
 def serve(
@@ -703,11 +1117,17 @@ def serve(
     max_queue: int = MAX_QUEUE,
     concurrency: int = CONCURRENCY,
     stream_every: float = STREAM_EVERY_S,
+    training: TrainLimits | None = TrainLimits(),
     block: bool = True,
 ) -> tuple[gr.Blocks, str]:
     """Build, queue and launch the app: the queue's limits are set here only, for app.py, the tests and the
-    benchmarks alike. ``block=False`` returns at once (quietly) with the running app and its URL."""
-    demo = build_demo(model, stream_every)
+    benchmarks alike. ``training=None``: no Train tab and no /train. ``block=False`` returns at once (quietly)
+    with the running app and its URL."""
+    studio = None
+    if training is not None:
+        shelf = lt.ModelShelf(training.max_models, training.keep_minutes * 60)
+        studio = Studio(training, shelf, next(model.parameters()).device)
+    demo = build_demo(model, stream_every, studio)
     demo.queue(max_size=max_queue, default_concurrency_limit=concurrency)
     demo.launch(
         server_name=host,
@@ -715,7 +1135,7 @@ def serve(
         share=share,
         prevent_thread_lock=not block,
         quiet=not block,
-        **launch_options(),
+        **launch_options(training),
     )
     return demo, demo.local_url
 
@@ -750,7 +1170,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=MAX_QUEUE,
         help=f"requests allowed to wait; more are refused (default {MAX_QUEUE})",
     )
-    return p.parse_args(argv)
+    t = TrainLimits()
+    p.add_argument("--no-training", action="store_true", help="no Train tab and no /train endpoint")
+    p.add_argument(
+        "--train-concurrency",
+        type=int,
+        default=t.concurrency,
+        help=f"trainings at once; more wait in the queue (default {t.concurrency})",
+    )
+    p.add_argument(
+        "--max-train-minutes",
+        type=float,
+        default=t.max_minutes,
+        help=f"the longest time budget a visitor may ask for (default {t.max_minutes:g})",
+    )
+    p.add_argument(
+        "--max-user-models",
+        type=int,
+        default=t.max_models,
+        help=f"trained models kept, all visitors together; the oldest is freed first (default {t.max_models})",
+    )
+    p.add_argument(
+        "--keep-minutes",
+        type=float,
+        default=t.keep_minutes,
+        help=f"how long a trained model is kept (default {t.keep_minutes:g})",
+    )
+    args = p.parse_args(argv)
+    for name in ("concurrency", "max_queue", "train_concurrency", "max_user_models"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("max_train_minutes", "keep_minutes"):
+        if not 0 < getattr(args, name) < math.inf:
+            p.error(f"--{name.replace('_', '-')} must be a positive number of minutes")
+    return args
+
+
+def train_limits(args: argparse.Namespace) -> TrainLimits | None:
+    if args.no_training:
+        return None
+    return TrainLimits(
+        concurrency=args.train_concurrency,
+        max_minutes=args.max_train_minutes,
+        max_models=args.max_user_models,
+        keep_minutes=args.keep_minutes,
+    )
 
 
 def load(checkpoint: str | None, device: str) -> lt.HeadlineModel:
@@ -782,6 +1246,7 @@ def main(argv: list[str] | None = None) -> None:
         share=args.share,
         max_queue=args.max_queue,
         concurrency=args.concurrency,
+        training=train_limits(args),
     )
 
 

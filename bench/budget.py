@@ -25,33 +25,26 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 import lstm_textgen as lt
-from lstm_textgen.recipe import quick_plan
 
 
 def run(args: argparse.Namespace) -> dict:
-    texts = lt.load_headlines(args.data).texts
-    tr, va = lt.split(texts, lt.Recipe.val_percent)
-    vocab = lt.build_vocab((t.split() for t in tr), min_count=lt.Recipe.min_count)
+    headlines = lt.load_headlines(args.data)
+    tr, va, vocab = lt.quick_data(headlines)  # the split and vocabulary the app's Train tab uses
     test = lt.load_headlines(args.test).texts if not args.no_test else None
-    out: dict = {"headlines": len(texts), "train": len(tr), "val": len(va), "vocab": len(vocab), "runs": []}
+    out: dict = {"headlines": len(headlines), "train": len(tr), "val": len(va), "vocab": len(vocab), "runs": []}
     print(json.dumps({k: v for k, v in out.items() if k != "runs"}))
     tmp = Path(tempfile.mkdtemp())
     for width in args.widths or [None]:
-        fields, cfg = quick_plan(len(tr), args.minutes)
-        cfg = dataclasses.replace(cfg, amp=not args.no_amp)
-        if width:
-            fields = dict(fields, emb_dim=width, hidden_dim=width)
         t0 = time.perf_counter()
-        model = lt.train(
-            tr,
-            va,
-            vocab,
-            lt.ModelConfig(vocab_size=len(vocab), **fields),
-            cfg,
-            tmp / f"ours-{width}",
-            progress=False,
-            log=lambda s: None,
-        )
+        if width:  # the validation sweep: quick_plan's schedule at another width
+            fields, cfg = lt.quick_plan(len(tr), args.minutes)
+            fields = dict(fields, emb_dim=width, hidden_dim=width)
+            config = lt.ModelConfig(vocab_size=len(vocab), **fields)
+            cfg = dataclasses.replace(cfg, amp=not args.no_amp)
+            model = lt.train(tr, va, vocab, config, cfg, tmp / f"ours-{width}", progress=False, log=lambda s: None)
+        else:  # exactly what the Train tab runs, samples after each epoch included
+            model = lt.quick_fit(headlines, tmp / "ours", args.minutes, amp=not args.no_amp, on_epoch=lambda row: None)
+            fields = {k: model.config.to_dict()[k] for k in ("num_layers", "emb_dim", "hidden_dim")}
         row = {
             "model": "ours",
             **fields,

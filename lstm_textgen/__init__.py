@@ -22,7 +22,8 @@ from .errors import CheckpointError, DataError, LstmTextgenError
 from .evaluate import Evaluation, evaluate
 from .generate import Generation, Headline, Options, generate, make_options, stream
 from .model import HeadlineModel, ModelConfig
-from .recipe import Recipe, fit
+from .recipe import Recipe, fit, quick_data, quick_fit, quick_fit_stream, quick_plan
+from .shelf import ModelShelf, UnknownModel
 from .text import clean, headline_case
 from .train import StopTraining, TrainConfig, train
 from .vocab import Vocab, build_vocab
@@ -39,10 +40,12 @@ __all__ = [
     "Headlines",
     "LstmTextgenError",
     "ModelConfig",
+    "ModelShelf",
     "Options",
     "Recipe",
     "StopTraining",
     "TrainConfig",
+    "UnknownModel",
     "Vocab",
     "build_vocab",
     "clean",
@@ -56,6 +59,10 @@ __all__ = [
     "load_model",
     "make_options",
     "push",
+    "quick_data",
+    "quick_fit",
+    "quick_fit_stream",
+    "quick_plan",
     "save_checkpoint",
     "split",
     "stream",

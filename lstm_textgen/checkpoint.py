@@ -642,6 +642,21 @@ def suggested_prompts(model: HeadlineModel, n: int = 8) -> list[str]:
     return (saved or list(model.vocab.words[:n]))[:n]
 
 
+def zip_checkpoint(folder: str | os.PathLike, zip_path: str | os.PathLike, name: str) -> Path:
+    """The checkpoint's files (the Hub's set: no training state) in a .zip, inside one folder ``name``: unpacked,
+    that folder is what ``--checkpoint`` and ``load_model`` take."""
+    import zipfile
+
+    folder, zip_path = Path(folder), Path(zip_path)
+    tmp = zip_path.with_name(f".{zip_path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for file in HUB_FILES:
+            if (folder / file).is_file():
+                z.write(folder / file, f"{name}/{file}")
+    os.replace(tmp, zip_path)
+    return zip_path
+
+
 def push(path: str | os.PathLike, repo_id: str, private: bool | None = None, token: str | None = None) -> str:
     """Upload a local checkpoint to the Hub (the training state stays behind)."""
     from huggingface_hub import HfApi

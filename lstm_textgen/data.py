@@ -101,8 +101,8 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 def _decode(raw: bytes, path: Path) -> tuple[str, str]:
     """UTF-8 (with or without BOM); else Windows-1252/Latin-1, said in the report rather than guessed silently."""
-    if b"\x00" in raw[:65536] and raw.count(b"\x00") > len(raw) // 10:
-        raise DataError(f"{path}: looks like a binary file, not CSV or text")
+    if b"\x00" in raw[:65536]:  # text never holds NUL bytes (but UTF-16 does: that is not read either)
+        raise DataError(f"{path}: looks like a binary file, not CSV or text (save text as UTF-8)")
     try:
         return raw.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
@@ -132,7 +132,9 @@ def _find_column(columns: Sequence[str], wanted: str | None, path: Path) -> str:
             return by_lower[name.lower()]
     shown = ", ".join(repr(str(c)) for c in columns[:20]) + (", ..." if len(columns) > 20 else "")
     asked = f"column {wanted!r}" if wanted else "headline column (looked for " + ", ".join(HEADLINE_COLUMNS) + ")"
-    raise DataError(f"{path}: no {asked}; columns found: {shown or 'none'}; name one with --column")
+    raise DataError(
+        f"{path}: no {asked}; columns found: {shown or 'none'}; rename it to 'headline' or name it with --column"
+    )
 
 
 def _csv_cells(path: Path, text: str, column: str | None, report: FileReport) -> list[str]:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import queue
 import sys
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 from . import checkpoint as ckpt
 from .data import Headlines, load_headlines, split
 from .errors import DataError
+from .generate import generate
 from .model import HeadlineModel, ModelConfig, config_field
 from .train import TrainConfig, train
 from .vocab import Vocab, build_vocab
@@ -115,6 +119,119 @@ def quick_plan(headlines: int, minutes: float) -> tuple[dict[str, Any], TrainCon
     fields = {"num_layers": 5, "emb_dim": width, "hidden_dim": width}
     cfg = TrainConfig(epochs=40, batch_size=batch, patience=6, warmup_steps=50, max_minutes=minutes)
     return fields, cfg
+
+
+MIN_QUICK_HEADLINES = 50  # fewer leave a validation share of a handful of headlines: no judge of the model
+
+
+def quick_data(headlines: Headlines) -> tuple[list[str], list[str], Vocab]:
+    """(training headlines, validation headlines, vocabulary) as :func:`quick_fit` trains on them (a preview
+    shows the same figures). Raises DataError on too few headlines."""
+    if len(headlines) < MIN_QUICK_HEADLINES:
+        raise DataError(
+            f"only {len(headlines)} usable headlines ({headlines.summary()}); training needs at least "
+            f"{MIN_QUICK_HEADLINES}, and a few hundred learn far better"
+        )
+    train_texts, val_texts = split(headlines.texts, Recipe.val_percent)
+    vocab = build_vocab((t.split() for t in train_texts), min_count=Recipe.min_count, form_counts=headlines.form_counts)
+    return train_texts, val_texts, vocab
+
+
+def quick_fit(
+    headlines: Headlines,
+    out: str | Path,
+    minutes: float,
+    *,
+    samples: int = 3,
+    seed: int = 0,
+    device: str = "auto",
+    amp: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log: Log | None = None,
+) -> HeadlineModel:
+    """Train on one set of headlines within ``minutes`` of the call, as the app's Train tab does: a hash split,
+    the training split's vocabulary (with the files' printed forms), and :func:`quick_plan`'s model and schedule.
+
+    ``on_epoch`` gets each epoch's history row with ``samples`` headlines written by the best model so far (the
+    one a stop would keep), so a watcher sees it learn. Raises DataError on too few headlines.
+    """
+    started = time.perf_counter()
+    train_texts, val_texts, vocab = quick_data(headlines)
+    fields, cfg = quick_plan(len(train_texts), minutes)
+    cfg = dataclasses.replace(cfg, seed=seed, device=device, amp=amp)
+    info = {"data": {"summary": headlines.summary(), "files": [f.summary() for f in headlines.files]}}
+
+    def report(row: dict[str, Any]) -> None:
+        if on_epoch is None:
+            return
+        if samples:
+            best = ckpt.load_model(out)
+            row = dict(row, samples=[h.text for h in generate(best, num=samples, seed=seed + row["epoch"]).headlines])
+        on_epoch(row)
+
+    return train(
+        train_texts,
+        val_texts,
+        vocab,
+        model_config(len(vocab), **fields),
+        cfg,
+        out,
+        info=info,
+        log=log or (lambda line: None),
+        progress=False,
+        on_epoch=report,
+        should_stop=should_stop,
+        budget_from=started,
+    )
+
+
+def quick_fit_stream(
+    headlines: Headlines, out: str | Path, minutes: float, *, tick_s: float = 1.0, **options: Any
+) -> Iterator[dict[str, Any]]:
+    """:func:`quick_fit` in a worker thread, as a stream for a page or an API to show: ``{"elapsed": s}`` every
+    ``tick_s`` seconds, ``{"elapsed": s, "epoch": row}`` after each epoch (the row has ``samples``), and last
+    ``{"elapsed": s, "done": True, "stopped": why, "best": {...}}`` once the model is at ``out``. Closing the
+    stream stops the training at the next batch; an error in training is raised here."""
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    asked = options.pop("should_stop", None) or (lambda: False)
+
+    def work() -> None:
+        try:
+            model = quick_fit(
+                headlines,
+                out,
+                minutes,
+                on_epoch=lambda row: events.put(("epoch", row)),
+                should_stop=lambda: stop.is_set() or asked(),
+                **options,
+            )
+            events.put(("done", {"stopped": model.metrics["stopped"], "best": model.metrics["best"]}))
+        except BaseException as e:  # handed to the consumer, raised there
+            events.put(("error", e))
+
+    start = time.perf_counter()
+    worker = threading.Thread(target=work, name="quick_fit", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                kind, value = events.get(timeout=tick_s)
+            except queue.Empty:
+                yield {"elapsed": time.perf_counter() - start}
+                continue
+            elapsed = time.perf_counter() - start
+            if kind == "error":
+                raise value
+            if kind == "epoch":
+                yield {"elapsed": elapsed, "epoch": value}
+            else:
+                yield {"elapsed": elapsed, "done": True, **value}
+                return
+    finally:
+        stop.set()
+        worker.join()
 
 
 def model_config(vocab_size: int, **fields: Any) -> ModelConfig:

@@ -236,14 +236,15 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    budget_from: float | None = None,
 ) -> HeadlineModel:
     """Train and keep the best model (by validation loss) at ``out``; returns it (on CPU, eval mode).
 
-    ``info`` is stored in the checkpoint's metrics (data summary, command line); ``on_epoch`` gets each epoch's
-    row of the history as it is added. Ctrl-C stops after saving nothing new: the best checkpoint so far stays
-    at ``out``. ``should_stop()`` turning true stops too, and returns the best model so far.
-    With no ``val_texts`` nothing is validated and the last epoch is kept: a refit on all the data for an
-    epoch count that an earlier, validated run chose (``cfg.stop_after``).
+    ``info`` goes into the checkpoint's metrics; ``on_epoch`` gets each epoch's history row once it is saved
+    (``out`` then holds the best model so far). Ctrl-C, or ``should_stop()`` turning true, stops and keeps the
+    best model so far at ``out``. ``cfg.max_minutes`` counts from ``budget_from`` (a ``time.perf_counter()``
+    value) or else from the first epoch. With no ``val_texts`` the last epoch is kept: a refit for an epoch
+    count that an earlier, validated run chose (``cfg.stop_after``).
     """
     _check(train_texts, val_texts, cfg)
     out = Path(out)
@@ -264,7 +265,7 @@ def train(
             ckpt.save_checkpoint(snapshot, out, train_state=_train_state(run, data_digest))
 
     stopped, stop, finished = "completed", _StopRequest(should_stop), False
-    deadline = time.perf_counter() + cfg.max_minutes * 60 if cfg.max_minutes else None
+    deadline = (budget_from or time.perf_counter()) + cfg.max_minutes * 60 if cfg.max_minutes else None
     try:
         while run.progress.epoch < cfg.last_epoch:
             epoch = run.progress.epoch + 1
@@ -272,10 +273,10 @@ def train(
             row.update(_validate(run, val_texts, epoch))
             improved = _record(run, epoch, row)
             say(_epoch_line(run, row, improved, bool(val_texts)))
-            if on_epoch is not None:
-                on_epoch(dict(row, best_epoch=run.progress.best_epoch))
             ending = _ending(run, deadline)
             save(ending or ("running" if epoch < cfg.last_epoch else stopped))
+            if on_epoch is not None:  # after the save: ``out`` holds the best model so far
+                on_epoch(dict(row, best_epoch=run.progress.best_epoch))
             if ending:
                 stopped = ending
                 say(ENDINGS[ending].format(patience=cfg.patience, minutes=cfg.max_minutes))

@@ -8,6 +8,7 @@ import socket
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,12 +103,17 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(
-    checkpoint: Path, max_queue: int | None = None, concurrency: int | None = None, stream_every: float = 0.0
+    checkpoint: Path,
+    max_queue: int | None = None,
+    concurrency: int | None = None,
+    stream_every: float = 0.0,
+    training: Any = "default",
 ):
     """The real app (app.py's build_demo and launch options) served in-process on a free port; yields its URL.
 
     Streams every word (stream_every 0), where the app spaces updates 50 ms apart: the tiny test model
-    writes a headline faster than that, and the tests want to see the stream.
+    writes a headline faster than that, and the tests want to see the stream. ``training``: app.TrainLimits,
+    or None for no Train tab (default: the app's default limits).
     """
     import app
     from lstm_textgen import load_model
@@ -119,6 +125,7 @@ def running_app(
         max_queue=max_queue or app.MAX_QUEUE,
         concurrency=concurrency or app.CONCURRENCY,
         stream_every=stream_every,
+        training=app.TrainLimits() if training == "default" else training,
         block=False,
     )
     try:

@@ -79,7 +79,9 @@ def test_updates_are_spaced_but_the_last_always_comes(tiny_model):
 
 
 def test_generate_ui_streams_then_fills_the_word_view(tiny_model):
-    steps = list(app.generate_ui(tiny_model, "trump zyzzyva", 8, 0.8, 3, 0, 0.95, 5, stream_every=0))
+    steps = list(
+        app.generate_ui(app.model_finder(tiny_model, None), "trump zyzzyva", 8, 0.8, 3, 0, 0.95, 5, "", stream_every=0)
+    )
     assert len(steps) > 2
     first_html = steps[0][0]
     assert first_html.count("<li>") == 3 and 'class="seed">Trump Zyzzyva' in first_html
@@ -220,11 +222,20 @@ def test_api_bad_values_get_a_clear_error_and_the_server_stays_up(server, args, 
     assert client.predict("ok", 3, 0, 1, 0, 1, 0, api_name="/generate")["done"]
 
 
-def test_only_generation_is_in_the_api(server):
+def test_only_generation_and_training_are_in_the_api(server, tiny_model):
     _, client = server
     api = client.view_api(print_info=False, return_format="dict")
-    assert list(api["named_endpoints"]) == ["/generate"]
+    assert sorted(api["named_endpoints"]) == ["/generate", "/train"]
     assert api["unnamed_endpoints"] == {}
+    # --no-training: no Train tab, no /train, and /generate takes no model_id but the bundled model's
+    assert app.train_limits(app.parse_args(["--no-training"])) is None
+    assert app.launch_options(None)["max_file_size"] == "1mb"  # nothing to upload then
+    demo = app.build_demo(tiny_model, studio=None)
+    config = demo.get_config_file()
+    assert [d["api_name"] for d in config["dependencies"] if d.get("api_visibility") == "public"] == ["generate"]
+    assert not [c for c in config["components"] if c.get("props", {}).get("elem_id") == "train-file"]
+    with pytest.raises(app.gr.Error, match="does not train models"):
+        app.model_finder(tiny_model, None)("some-id")
 
 
 def test_page_is_served(server):
@@ -313,5 +324,5 @@ def test_the_api_takes_the_pages_settings_in_their_order_and_defaults(server):
     """One description of a request (app.PARAMS) behind the page, the checks and the /generate API."""
     _url, client = server
     params = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]["parameters"]
-    assert [p["parameter_name"] for p in params] == ["prompt", *(p.name for p in app.PARAMS)]
-    assert [p.get("parameter_default") for p in params[1:]] == [p.default for p in app.PARAMS]
+    assert [p["parameter_name"] for p in params] == ["prompt", *(p.name for p in app.PARAMS), "model_id"]
+    assert [p.get("parameter_default") for p in params[1:]] == [*(p.default for p in app.PARAMS), None]

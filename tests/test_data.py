@@ -49,7 +49,9 @@ def test_bad_files_give_one_clear_error_naming_the_file(tmp_path):
     nocol = tmp_path / "nocol.csv"
     nocol.write_text("id,body\n1,hello\n")
     with pytest.raises(
-        DataError, match=r"nocol\.csv: no headline column .*columns found: 'id', 'body'; name one with --column"
+        DataError,
+        match=r"nocol\.csv: no headline column .*columns found: 'id', 'body'; rename it to .headline. or name it with "
+        r"--column",
     ):
         load_headlines(nocol)
     with pytest.raises(DataError, match=r"nocol\.csv: no column 'title'"):

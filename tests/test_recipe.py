@@ -1,5 +1,6 @@
 """The training recipe from Python: the same stages and the same model as the command line."""
 
+import itertools
 import json
 
 import pytest
@@ -57,3 +58,28 @@ def test_the_quick_plan_keeps_five_layers_and_the_budget():
     assert small["num_layers"] == big["num_layers"] == 5
     assert small["hidden_dim"] < big["hidden_dim"]
     assert cfg.max_minutes == 2 and cfg.patience < cfg.epochs
+
+
+@pytest.mark.slow
+def test_the_quick_stream_reports_each_epoch_and_closing_it_stops_the_training(tmp_path):
+    """What the app's Train tab runs: ticks, epochs with headlines from the best model so far, then the end;
+    a watcher who leaves (the stream closed) stops the training at the next batch and keeps the best so far."""
+    import threading
+
+    from lstm_textgen import DataError, load_headlines, quick_fit_stream
+
+    headlines = load_headlines(DATA / "headlines.txt")
+    stream = quick_fit_stream(headlines, tmp_path / "m", 1.0, tick_s=0.2, samples=2)
+    events = []
+    for event in stream:
+        events.append(event)
+        if "epoch" in event and event["epoch"]["epoch"] == 2:
+            stream.close()  # the app's request was cancelled
+    epochs = [e["epoch"] for e in events if "epoch" in e]
+    assert [r["epoch"] for r in epochs] == [1, 2] and all(len(r["samples"]) == 2 for r in epochs)
+    assert all(e["elapsed"] <= f["elapsed"] for e, f in itertools.pairwise(events))
+    assert not any(t.name == "quick_fit" for t in threading.enumerate())  # the worker has ended
+    model = load_model(tmp_path / "m")
+    assert model.metrics["best"]["epoch"] in (1, 2) and len(model.metrics["history"]) <= 3
+    with pytest.raises(DataError, match=r"only 18 usable headlines .*at least 50"):
+        next(quick_fit_stream(load_headlines(DATA / "cased.txt"), tmp_path / "few", 1.0))
