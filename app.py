@@ -451,19 +451,25 @@ def training_run(
     studio: Studio, headlines: lt.Headlines, minutes: float, session: str | None
 ) -> Iterator[dict[str, Any]]:
     """Train a visitor's model: progress messages (``"done": False``), then the finished model's summary with
-    its ``model_id`` (``"done": True``). Stop (this session's) keeps the best model so far."""
+    its ``model_id`` (``"done": True``). Stop (this session's) keeps the best model so far.
+
+    Stop closes the training stream rather than reaching into it: on a ZeroGPU Space the stream runs in another
+    process, which takes only picklable arguments. Each epoch is saved as it ends, so the folder holds the best
+    model so far whichever way the stream ends."""
     model_id, folder = studio.shelf.reserve()
-    stop = studio.stops[session or model_id] = threading.Event()
+    key = session or model_id
+    stop = studio.stops[key] = threading.Event()
     history: list[dict[str, Any]] = []
     samples: list[str] = []
     budget = minutes * 60
     name = headlines.files[0].path if headlines.files else "headlines"
+    stream = GPU_TRAIN(headlines, folder, minutes, device=str(studio.device))
     try:
-        for event in GPU_TRAIN(headlines, folder, minutes, device=str(studio.device), should_stop=stop.is_set):
+        for event in stream:
             if "epoch" in event:
                 history.append({k: event["epoch"].get(k) for k in ("epoch", "train_loss", "val_loss", "val_ppl")})
                 samples = event["epoch"]["samples"]
-            if event.get("done"):
+            if event.get("done") or stop.is_set():
                 break
             yield {
                 "done": False,
@@ -473,22 +479,23 @@ def training_run(
                 "history": history,
                 "samples": samples,
             }
+        stream.close()  # a stop: training ends at its next batch, and the folder is final
+        if not (folder / "config.json").exists():
+            raise reject("Stopped before the first epoch ended: there is no model to keep.")
         model = studio.shelf.put(model_id, folder, name, device=str(studio.device))
-    except lt.StopTraining as e:
-        studio.shelf.discard(folder)
-        raise reject(f"{e}.") from None
     except BaseException:
+        stream.close()
         studio.shelf.discard(folder)
         raise
     finally:
-        if studio.stops.get(session or model_id) is stop:
-            del studio.stops[session or model_id]
+        if studio.stops.get(key) is stop:
+            del studio.stops[key]
     best = model.metrics["best"]
     yield {
         "done": True,
         "model_id": model_id,
         "name": name,
-        "epochs": len(history),
+        "epochs": len(model.metrics["history"]),
         "best_epoch": best["epoch"],
         "val_perplexity": best["val_ppl"],
         "vocab_size": model.config.vocab_size,
@@ -685,7 +692,7 @@ def wire_training(
     tab.stop.click(stop_training, None, None, queue=False, **private)
     tab.use.click(lambda: gr.Tabs(selected="generate"), None, tabs, queue=False, **private)
 
-    def train(file: FileData, minutes: float = 2, request: gr.Request = None) -> Iterator[dict]:  # type: ignore[assignment]
+    def train(file: FileData, minutes: float = 2, request: gr.Request = None) -> Iterator[dict]:
         yield from api_train(studio, file, minutes, request.session_hash if request else None)
 
     train.__doc__ = api_train.__doc__
@@ -1200,9 +1207,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("concurrency", "max_queue", "train_concurrency", "max_user_models"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("max_train_minutes", "keep_minutes"):
-        if not 0 < getattr(args, name) < math.inf:
-            p.error(f"--{name.replace('_', '-')} must be a positive number of minutes")
+    if not MIN_TRAIN_MINUTES <= args.max_train_minutes < math.inf:
+        p.error(f"--max-train-minutes must be at least {MIN_TRAIN_MINUTES:g}")
+    if not 0 < args.keep_minutes < math.inf:
+        p.error("--keep-minutes must be a positive number of minutes")
     return args
 
 
