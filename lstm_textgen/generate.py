@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .mixed import native_bfloat16, stepper
+from .mixed import int8_available, native_bfloat16, stepper
 from .model import HeadlineModel, StepFn
 from .sampling import sample
 from .text import clean, headline_words
@@ -29,7 +29,8 @@ MAX_PROMPT_WORDS = 12
 MAX_TOP_K = 1_000_000
 NEVER_EMITTED = (PAD_ID, BOS_ID, UNK_ID)
 GREEDY_BELOW = 1e-6  # a temperature this small picks the likeliest word, as 0 does (and avoids 1/T overflow)
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
+STEP_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.qint8}
 
 
 @dataclass
@@ -112,7 +113,8 @@ def _check_float(name: str, value: Any, lo: float, hi: float, lo_open: bool = Fa
 class Options:
     """Validated sampling options. Temperature 0 (or below 1e-6) is greedy; top_k 0 and top_p 1 switch those
     filters off. ``precision`` is that of the LSTM's matrix products while sampling: "auto" is bfloat16 where
-    the hardware has it (faster steps, probabilities within about 1%: see mixed.py), float32 elsewhere."""
+    the hardware has it, else int8 on an x86 CPU, else float32: faster steps, probabilities within a few
+    percent and the same perplexity to 0.1% (mixed.py; bench/results/speed.md)."""
 
     # defaults: the most varied setting whose samples a judge model finds as fluent as real headlines
     # (bench/results/quality.md, "Sampling defaults")
@@ -140,9 +142,13 @@ class Options:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def step_dtype(self, device: torch.device) -> torch.dtype:
-        """The dtype of the generation step's matrix products on ``device``."""
-        if self.precision == "bfloat16" or (self.precision == "auto" and native_bfloat16(device)):
+        """The dtype of the generation step's matrix products on ``device`` (torch.qint8: int8)."""
+        if self.precision != "auto":
+            return STEP_DTYPES[self.precision]
+        if native_bfloat16(device):
             return torch.bfloat16
+        if device.type == "cpu" and int8_available():
+            return torch.qint8
         return torch.float32
 
 

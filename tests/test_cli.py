@@ -90,18 +90,19 @@ def test_generate_bad_option_is_a_clear_error(cli_checkpoint):
 
 
 def test_generate_in_the_precision_asked_for(cli_checkpoint):
-    """--precision float32 gives exactly the library's float32 probabilities; bfloat16 products change them."""
+    """--precision float32 gives exactly the library's float32 probabilities; bfloat16 and int8 products change
+    them."""
     from lstm_textgen import generate, load_model
 
     args = ("generate", "--checkpoint", cli_checkpoint, "--prompt", "trump", "--num", "3", "--seed", "3", "--json")
     probs = {}
-    for precision in ("float32", "bfloat16"):
+    for precision in ("float32", "bfloat16", "int8"):
         proc = run(*args, "--precision", precision)
         assert proc.returncode == 0, proc.stderr
         probs[precision] = [h["probs"][0] for h in json.loads(proc.stdout)["headlines"]]
     want = generate(load_model(cli_checkpoint), "trump", num=3, seed=3, precision="float32")
     assert probs["float32"] == [h.probs[0] for h in want.headlines]
-    assert probs["bfloat16"] != probs["float32"]
+    assert probs["bfloat16"] != probs["float32"] and probs["int8"] != probs["float32"]
 
 
 def test_evaluate_json(cli_checkpoint):
