@@ -792,11 +792,16 @@ CURVES = [("train_loss", "training", "#2563eb"), ("val_loss", "validation", "#ea
 
 
 def _throttled(results: Iterator[lt.Generation], every: float) -> Iterator[lt.Generation]:
-    """The growing result at most once per ``every`` seconds, and always the finished one."""
-    last = time.perf_counter()
+    """The first new words at once (what a user waits for), then the growing result at most once per ``every``
+    seconds, and always the finished one."""
+    last = None
     for result in results:
         now = time.perf_counter()
-        if result.done or now - last >= every:
+        if (
+            result.done
+            or (last is None and any(h.words for h in result.headlines))
+            or (last is not None and now - last >= every)
+        ):
             last = now
             yield result
 

@@ -2,14 +2,20 @@
 
     python bench/speed.py [--checkpoint checkpoints/nyt-headlines] [--data ../shared/data/nyt] [--json]
     python bench/speed.py --abc ../shared/data/abc      # also one epoch on the larger ABC corpus
+    python bench/speed.py --quick                       # fewer repeats: under 3 minutes
 
 1. Generation, 10 headlines x 20 words with the bundled checkpoint: ours (one batch, state carried)
    vs the tutorial's algorithm (one headline at a time; every step re-runs the model on the last two
    words, takes the argmax and finds the word by scanning the whole vocabulary dict).
-2. The app's /generate endpoint through gradio_client on a local server: p50/p95 latency.
-3. Training throughput: our loop vs a plain loop in the style of PyTorch's
+   Each precision of the step's products: float32, int8, and bfloat16 where the CPU has it.
+2. The app's /generate endpoint through gradio_client on a local server: p50/p95 latency; and in a real
+   Chromium, click -> first word and click -> last word beside the same request in-process.
+3. Training throughput at equal precision: our loop vs a plain loop in the style of PyTorch's
    examples/word_language_model (same model size, data and batch size), and our padding share.
 4. Start-up: `python app.py` until the first page is served; checkpoint load time.
+
+Every result records the CPU, its bfloat16 / AVX-512 flags, the threads and the precision of each figure.
+`--quick` runs in under 3 minutes for everyday checks.
 """
 
 from __future__ import annotations
@@ -40,6 +46,27 @@ import lstm_textgen as lt
 from lstm_textgen.mixed import stepper
 
 N_HEADLINES, N_WORDS = 10, 20
+
+
+def machine() -> dict:
+    """What every figure depends on: the CPU, its bfloat16 / AVX-512 / AVX2 flags, the threads, torch."""
+    from lstm_textgen.mixed import int8_available, native_bfloat16
+
+    info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
+    flags = set(next((line for line in info if line.startswith("flags")), "").split())
+    return {
+        "cpu": cpu,
+        "avx2": "avx2" in flags,
+        "avx512f": "avx512f" in flags,
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "native_bfloat16": native_bfloat16(torch.device("cpu")),
+        "int8_products": int8_available(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "auto_precision": str(lt.Options().step_dtype(torch.device("cpu"))).removeprefix("torch."),
+    }
 
 
 def tutorial_generate(model: lt.HeadlineModel, prompt: str, n_words: int) -> str:
@@ -105,39 +132,48 @@ def bench_tutorial_model(model: lt.HeadlineModel, tutorial: lt.HeadlineModel, pr
     return {"tutorial_model_ms": t["tutorial"] * 1e3, "ours_ms": t["ours"] * 1e3, "speedup": t["tutorial"] / t["ours"]}
 
 
+PRECISIONS = ("float32", "int8", "bfloat16")
+
+
 def bench_generation(model: lt.HeadlineModel, prompt: str, repeats: int) -> dict:
-    """The tutorial's algorithm (float32, as the tutorial runs) vs ours at the default precision ("auto":
-    bfloat16 products on this CPU), and ours in float32 too, to show what the algorithm alone gives."""
+    """The tutorial's algorithm (float32, as the tutorial runs) vs ours, greedy and sampled, in each precision
+    of the step's products (bfloat16 only where the CPU has it: elsewhere it is emulated, and "auto" never
+    picks it), and in "auto", what users get."""
+    from lstm_textgen.mixed import native_bfloat16
+
     assert all(len(h.words) == N_WORDS for h in ours(model, prompt).headlines)
-    t = interleaved_medians(
-        {
-            "tutorial": lambda: [tutorial_generate(model, prompt, N_WORDS) for _ in range(N_HEADLINES)],
-            "greedy": lambda: ours(model, prompt, temperature=0),
-            "sampled": lambda: ours(model, prompt),
-            "greedy_float32": lambda: ours(model, prompt, temperature=0, precision="float32"),
-            "sampled_float32": lambda: ours(model, prompt, precision="float32"),
-        },
-        repeats,
-    )
-    out = {"tutorial_ms": t["tutorial"] * 1e3, "step_dtype": str(lt.Options().step_dtype(model.device))}
-    for name in ("greedy", "sampled", "greedy_float32", "sampled_float32"):
-        out[f"ours_{name}_ms"] = t[name] * 1e3
-        out[f"speedup_{name}"] = t["tutorial"] / t[name]
+    precisions = [p for p in PRECISIONS if p != "bfloat16" or native_bfloat16(model.device)]
+    fns = {"tutorial": lambda: [tutorial_generate(model, prompt, N_WORDS) for _ in range(N_HEADLINES)]}
+    for p in precisions:
+        fns[f"greedy_{p}"] = lambda p=p: ours(model, prompt, temperature=0, precision=p)
+        fns[f"sampled_{p}"] = lambda p=p: ours(model, prompt, precision=p)
+    t = interleaved_medians(fns, repeats)
+    auto = str(lt.Options().step_dtype(model.device)).removeprefix("torch.").replace("qint8", "int8")
+    out = {"tutorial_ms": t["tutorial"] * 1e3, "auto": auto, "precisions": precisions}
+    for name in fns:
+        if name != "tutorial":
+            out[f"ours_{name}_ms"] = t[name] * 1e3
+            out[f"speedup_{name}"] = t["tutorial"] / t[name]
+    for kind in ("greedy", "sampled"):  # what "auto" gives, under the old keys
+        out[f"ours_{kind}_ms"], out[f"speedup_{kind}"] = out[f"ours_{kind}_{auto}_ms"], out[f"speedup_{kind}_{auto}"]
     return out
 
 
 def step_precision(model: lt.HeadlineModel, data: str, batch_size: int = 64) -> dict:
-    """Perplexity of the checkpoint's own validation headlines read through the generation step, with float32
-    and with bfloat16 products: what the faster step costs in quality (the test month is never read)."""
+    """Perplexity of the checkpoint's own validation headlines read through the generation step, with float32,
+    bfloat16 and int8 products: what the faster steps cost in quality (the test month is never read)."""
     from lstm_textgen.data import encode_all, pad_batch
     from lstm_textgen.vocab import PAD_ID
 
-    val_percent = model.metrics.get("data", {}).get("val_percent", lt.Recipe.val_percent)
-    _, va = lt.split(lt.load_headlines(data).texts, val_percent)  # --data: the folder the checkpoint was trained on
+    recorded = model.metrics.get("data", {})
+    if recorded.get("val_data"):  # a time split: its validation month (paths as recorded, from the repository)
+        va = lt.load_headlines([ROOT / p for p in recorded["val_data"]]).texts
+    else:  # --data: the folder the checkpoint was trained on, split as it was
+        _, va = lt.split(lt.load_headlines(data).texts, recorded.get("val_percent") or lt.Recipe.val_percent)
     seqs = encode_all(va, model.vocab)
     out = {"headlines": len(va), "data": data}
     with torch.inference_mode():
-        for dtype in (torch.float32, torch.bfloat16):
+        for dtype in (torch.float32, torch.bfloat16, torch.qint8):
             step = stepper(model, dtype)
             nll, tokens = 0.0, 0
             for i in range(0, len(seqs), batch_size):
@@ -147,7 +183,7 @@ def step_precision(model: lt.HeadlineModel, data: str, batch_size: int = 64) -> 
                     logits, state = step(x[:, t], state)
                     nll += F.cross_entropy(logits, x[:, t + 1], ignore_index=PAD_ID, reduction="sum").item()
                 tokens += int((x[:, 1:] != PAD_ID).sum())
-            out[f"ppl_{str(dtype).removeprefix('torch.')}"] = math.exp(nll / tokens)
+            out[f"ppl_{str(dtype).removeprefix('torch.').replace('qint8', 'int8')}"] = math.exp(nll / tokens)
     out["evaluate_ppl"] = lt.evaluate(model, va).perplexity  # the float32 sequence path, for comparison
     return out
 
@@ -193,6 +229,80 @@ def bench_api(model: lt.HeadlineModel, prompt: str, requests: int) -> dict:
     finally:
         with contextlib.redirect_stdout(sys.stderr):  # gradio prints "Closing server..." to stdout: keep --json clean
             demo.close()
+
+
+# --- latency where users feel it ------------------------------------------------------------------
+
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WATCH = """() => { window.__first = null; window.__last = null;
+  new MutationObserver(() => { const now = performance.now();
+    if (window.__t0 === undefined || now < window.__t0) return;
+    const list = document.querySelector('#headlines .headlines');  // the previous result's, until replaced
+    if (!list || (list.dataset.seed !== undefined && list.dataset.seed !== String(window.__seed))) return;
+    const gen = [...list.querySelectorAll('.gen')].some(s => s.textContent.trim());
+    if (gen && window.__first === null) window.__first = now;
+    if (list.dataset.seed !== undefined && window.__last === null) window.__last = now;
+  }).observe(document.querySelector('#headlines'), {subtree: true, childList: true, characterData: true,
+    attributes: true}); }"""
+CLICK = """(seed) => { window.__first = null; window.__last = null; window.__seed = seed;
+  window.__t0 = performance.now(); document.querySelector('#generate').click(); }"""
+
+
+def bench_browser(model: lt.HeadlineModel, prompt: str, runs: int, chromium: str = "/usr/bin/chromium") -> dict:
+    """Click -> first word and click -> last word in a real Chromium at the app's defaults (a fixed random seed
+    a run, so the page knows which list is the new one), beside the in-process time of the same request."""
+    import importlib.util
+
+    import app
+
+    if not Path(chromium).exists() or importlib.util.find_spec("playwright") is None:
+        return {"skipped": f"needs playwright and Chromium at {chromium}"}
+    from playwright.sync_api import sync_playwright
+
+    defaults = [app.DEFAULTS[p.name] for p in app.PARAMS]
+    in_process, first, last = [], [], []
+    demo, url = app.serve(model, port=free_port(), block=False)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+            page = browser.new_page()
+            page.goto(url, wait_until="load")
+            page.locator("#seed-words textarea").fill(prompt)
+            page.get_by_text("Advanced", exact=True).click()
+            page.evaluate(WATCH)
+            for i in range(runs + 1):  # the first run warms up
+                page.locator("#seed textarea, #seed input").first.fill(str(i))
+                page.evaluate(CLICK, i)
+                page.wait_for_function("window.__last !== null", timeout=30_000)
+                t0, t1, t2 = page.evaluate("[window.__t0, window.__first, window.__last]")
+                page.wait_for_function("(document.querySelector('#generate') || {}).offsetParent")  # idle again
+                if i:
+                    first.append(t1 - t0)
+                    last.append(t2 - t0)
+                t = time.perf_counter()
+                list(app.api_generate(model, prompt, *defaults[:-1], i))
+                if i:
+                    in_process.append((time.perf_counter() - t) * 1e3)
+            browser.close()
+    finally:
+        with contextlib.redirect_stdout(sys.stderr):
+            demo.close()
+    med = statistics.median
+    return {
+        "runs": runs,
+        "click_to_first_word_ms": med(first),
+        "click_to_last_word_ms": med(last),
+        "in_process_ms": med(in_process),
+        "request": {p.name: app.DEFAULTS[p.name] for p in app.PARAMS if p.name != "seed"},
+    }
 
 
 # --- training throughput ----------------------------------------------------------------------
@@ -255,57 +365,44 @@ def reference_tokens_per_s(
 
 
 def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, rounds: int = 3) -> dict:
-    """``rounds`` times: one epoch of ours, then the reference on as many tokens; medians of the ratios
-    (this shared machine's speed drifts by 10-20% between minutes)."""
+    """At equal precision (float32 against float32; bfloat16 autocast against the same autocast, where the CPU
+    has bfloat16), ``rounds`` times: one epoch of ours, then the reference on as many tokens, at its own BPTT
+    (35) and at ours (the tokens a step matched). Medians of the ratios: this shared machine drifts by 10-20%
+    between minutes."""
     from lstm_textgen.data import encode_all
+    from lstm_textgen.mixed import native_bfloat16
 
     texts = lt.load_headlines(data).texts
     tr, va = lt.split(texts, lt.Recipe.val_percent)
-    vocab = cfg_from.vocab
-    cfg = cfg_from.config
+    vocab, cfg = cfg_from.vocab, cfg_from.config
     seqs = encode_all(tr, vocab)
     # the same batch size in sequences, but with as many tokens a step as our headline batches hold
     matched_bptt = max(1, round(sum(len(s) - 1 for s in seqs) / len(seqs)))
-    runs = []
-    for r in range(rounds):
-        tcfg = lt.TrainConfig(epochs=1, seed=r)
-        ours = lt.train(tr, va[:64], vocab, cfg, tcfg, work / f"ours{r}", progress=False, log=lambda s: None)
-        row = ours.metrics["history"][0]
-        tokens = row["tokens_per_s"] * row["seconds"]
-        ref = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens)
-        ref_matched = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens, bptt=matched_bptt)
-        run = {
-            "ours": row["tokens_per_s"],
-            "reference": ref,
-            "reference_matched": ref_matched,
-            "ratio": row["tokens_per_s"] / ref,
-            "ratio_matched": row["tokens_per_s"] / ref_matched,
-            "padding_share": row["padding_share"],
-            "autocast": ours.metrics["autocast"],
+    out: dict = {"matched_bptt": matched_bptt, "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}"}
+    for precision in ("float32", "bfloat16") if native_bfloat16(torch.device("cpu")) else ("float32",):
+        amp = precision == "bfloat16"
+        runs = []
+        for r in range(rounds):
+            tcfg = lt.TrainConfig(epochs=1, seed=r, amp=amp)
+            ours = lt.train(tr, va[:64], vocab, cfg, tcfg, work / f"ours{r}", progress=False, log=lambda s: None)
+            assert (ours.metrics["autocast"] == "bfloat16") == amp
+            row = ours.metrics["history"][0]
+            tokens = row["tokens_per_s"] * row["seconds"]
+            ref = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens, autocast=amp)
+            matched = reference_tokens_per_s(
+                seqs, cfg, tcfg.batch_size, max_tokens=tokens, bptt=matched_bptt, autocast=amp
+            )
+            runs.append({"ours": row["tokens_per_s"], "reference": ref, "reference_matched": matched})
+            out["batch_size"], out["padding_share"] = tcfg.batch_size, row["padding_share"]
+        out[precision] = {
+            "ours_tokens_per_s": statistics.median(r["ours"] for r in runs),
+            "reference_tokens_per_s": statistics.median(r["reference"] for r in runs),
+            "reference_matched_tokens_per_s": statistics.median(r["reference_matched"] for r in runs),
+            "ratio": statistics.median(r["ours"] / r["reference"] for r in runs),
+            "ratio_matched": statistics.median(r["ours"] / r["reference_matched"] for r in runs),
+            "rounds": runs,
         }
-        if ours.metrics["autocast"]:  # the reference with the same bfloat16 products, to show where the gain is from
-            ref_amp = reference_tokens_per_s(seqs, cfg, tcfg.batch_size, max_tokens=tokens, autocast=True)
-            run.update(reference_autocast=ref_amp, ratio_autocast=row["tokens_per_s"] / ref_amp)
-        runs.append(run)
-
-    def med(key: str) -> float | None:
-        return statistics.median(run[key] for run in runs) if key in runs[0] else None
-
-    return {
-        "ours_tokens_per_s": med("ours"),
-        "reference_tokens_per_s": med("reference"),
-        "ratio": med("ratio"),
-        "reference_matched_tokens_per_s": med("reference_matched"),
-        "ratio_matched": med("ratio_matched"),
-        "reference_autocast_tokens_per_s": med("reference_autocast"),
-        "ratio_autocast": med("ratio_autocast"),
-        "autocast": runs[0]["autocast"],
-        "matched_bptt": matched_bptt,
-        "padding_share": runs[0]["padding_share"],
-        "batch_size": tcfg.batch_size,
-        "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}",
-        "rounds": runs,
-    }
+    return out
 
 
 def bench_abc(abc: str, cfg_from: lt.HeadlineModel, work: Path) -> dict:
@@ -371,13 +468,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=9, help="timed repeats of each generation (median)")
     p.add_argument("--requests", type=int, default=40, help="requests for the API latency percentiles")
     p.add_argument("--train-rounds", type=int, default=5, help="rounds of the training comparison (median)")
+    p.add_argument("--browser-runs", type=int, default=15, help="clicks for the browser latencies (median)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="everyday check in under 3 minutes: 3 repeats, 10 requests, 1 training round, 5 clicks, no start-up",
+    )
     p.add_argument("--work-dir", default="runs/speed", help="scratch folder for the training runs")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
+    if args.quick:
+        args.repeats, args.requests, args.train_rounds, args.browser_runs = 3, 10, 1, 5
     work = Path(args.work_dir)
     model = lt.load_model(args.checkpoint)
     prompt = lt.suggested_prompts(model, 1)[0]
-    result: dict = {"checkpoint": args.checkpoint, "prompt": prompt, "threads": torch.get_num_threads()}
+    result: dict = {"checkpoint": args.checkpoint, "prompt": prompt, "machine": machine(), "quick": args.quick}
     result["generation"] = bench_generation(model, prompt, args.repeats)
     result["step_precision"] = step_precision(model, args.data)
     if args.tutorial_checkpoint:
@@ -385,70 +490,88 @@ def main(argv: list[str] | None = None) -> int:
             model, lt.load_model(args.tutorial_checkpoint), prompt, args.repeats
         )
     result["api"] = bench_api(model, prompt, args.requests)
+    result["browser"] = bench_browser(model, prompt, args.browser_runs)
     result["training"] = bench_training([args.data], model, work, args.train_rounds)
-    result["startup"] = bench_startup(args.checkpoint)
+    if not args.quick:
+        result["startup"] = bench_startup(args.checkpoint)
     if args.abc:
         result["abc"] = bench_abc(args.abc, model, work)
     result.update(
         {
             "generate_speedup_vs_tutorial": result["generation"]["speedup_sampled"],
+            "generate_speedup_vs_tutorial_float32": result["generation"]["speedup_sampled_float32"],
             "api_p50_ms": result["api"]["default"]["p50_ms"],
             "api_p95_ms": result["api"]["default"]["p95_ms"],
-            "train_tokens_per_s_ratio_vs_reference": result["training"]["ratio"],
+            "train_ratio_float32": result["training"]["float32"]["ratio"],
+            "train_ratio_bfloat16": result["training"].get("bfloat16", {}).get("ratio"),
             "padding_share": result["training"]["padding_share"],
-            "startup_s": result["startup"]["startup_s"],
         }
     )
     if args.json:
         print(json.dumps(result, indent=1))
     else:
-        g, a, tr, s = result["generation"], result["api"], result["training"], result["startup"]
+        report(result)
+    return 0
+
+
+def report(result: dict) -> None:
+    m, g = result["machine"], result["generation"]
+    print(
+        f"machine: {m['cpu']}; avx2 {m['avx2']}, avx512f {m['avx512f']}, avx512_bf16 {m['avx512_bf16']}, "
+        f"amx_bf16 {m['amx_bf16']}; {m['threads']} threads; torch {m['torch']}; auto precision: {g['auto']}"
+    )
+    print(f"generation {N_HEADLINES}x{N_WORDS}, tutorial's algorithm (float32): {g['tutorial_ms']:.0f} ms")
+    for p in g["precisions"]:
         print(
-            f"generation {N_HEADLINES}x{N_WORDS}: tutorial {g['tutorial_ms']:.0f} ms | ours ({g['step_dtype']}) "
-            f"greedy {g['ours_greedy_ms']:.1f} ms ({g['speedup_greedy']:.1f}x), "
-            f"sampled {g['ours_sampled_ms']:.1f} ms "
-            f"({g['speedup_sampled']:.1f}x) | ours in float32: greedy {g['ours_greedy_float32_ms']:.1f} ms "
-            f"({g['speedup_greedy_float32']:.1f}x), sampled {g['ours_sampled_float32_ms']:.1f} ms "
-            f"({g['speedup_sampled_float32']:.1f}x)"
+            f"  ours, {p} products{' (auto)' if p == g['auto'] else ''}: greedy {g[f'ours_greedy_{p}_ms']:.1f} ms "
+            f"({g[f'speedup_greedy_{p}']:.1f}x), sampled {g[f'ours_sampled_{p}_ms']:.1f} ms "
+            f"({g[f'speedup_sampled_{p}']:.1f}x)"
         )
-        sp = result["step_precision"]
+    sp = result["step_precision"]
+    print(
+        f"validation perplexity through the generation step ({sp['headlines']} headlines): float32 "
+        f"{sp['ppl_float32']:.3f}, bfloat16 {sp['ppl_bfloat16']:.3f}, int8 {sp['ppl_int8']:.3f} "
+        f"(evaluate(): {sp['evaluate_ppl']:.3f})"
+    )
+    if "generation_vs_tutorial_model" in result:
+        e = result["generation_vs_tutorial_model"]
         print(
-            f"validation perplexity through the generation step ({sp['headlines']} headlines): float32 "
-            f"{sp['ppl_float32']:.2f}, bfloat16 {sp['ppl_bfloat16']:.2f} (evaluate(): {sp['evaluate_ppl']:.2f})"
+            f"end to end: tutorial model + algorithm {e['tutorial_model_ms']:.0f} ms vs ours {e['ours_ms']:.1f} ms "
+            f"({e['speedup']:.0f}x)"
         )
-        if "generation_vs_tutorial_model" in result:
-            e = result["generation_vs_tutorial_model"]
-            print(
-                f"end to end: tutorial model + algorithm {e['tutorial_model_ms']:.0f} ms vs ours {e['ours_ms']:.1f} ms "
-                f"({e['speedup']:.0f}x)"
-            )
-        for k, v in a.items():
-            print(
-                f"api /generate {k} ({v['num']}x{v['max_words']}): p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms"
-            )
+    for k, v in result["api"].items():
+        print(f"api /generate {k} ({v['num']}x{v['max_words']}): p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms")
+    b = result["browser"]
+    if "skipped" in b:
+        print(f"browser: skipped ({b['skipped']})")
+    else:
         print(
-            f"training (median of {len(tr['rounds'])}): ours {tr['ours_tokens_per_s']:,.0f} tok/s vs reference "
-            f"{tr['reference_tokens_per_s']:,.0f} tok/s (bptt 35) = {tr['ratio']:.2f}x, "
-            f"vs {tr['reference_matched_tokens_per_s']:,.0f} tok/s "
-            f"(bptt {tr['matched_bptt']}, tokens a step matched) = {tr['ratio_matched']:.2f}x; "
-            f"padding {tr['padding_share']:.1%}; ours autocast: {tr['autocast']}"
+            f"browser, app defaults (median of {b['runs']}): click -> first word {b['click_to_first_word_ms']:.0f} ms, "
+            f"click -> last word {b['click_to_last_word_ms']:.0f} ms; the same request in-process "
+            f"{b['in_process_ms']:.0f} ms"
         )
-        if tr["ratio_autocast"] is not None:
+    tr = result["training"]
+    for precision in ("float32", "bfloat16"):
+        if precision in tr:
+            t = tr[precision]
             print(
-                f"  the reference under the same bfloat16 autocast: "
-                f"{tr['reference_autocast_tokens_per_s']:,.0f} tok/s = {tr['ratio_autocast']:.2f}x"
+                f"training, {precision} both (median of {len(t['rounds'])}): ours {t['ours_tokens_per_s']:,.0f} tok/s "
+                f"vs reference {t['reference_tokens_per_s']:,.0f} (bptt 35) = {t['ratio']:.2f}x, "
+                f"vs {t['reference_matched_tokens_per_s']:,.0f} (bptt {tr['matched_bptt']}) = {t['ratio_matched']:.2f}x"
             )
+    print(f"  padding {tr['padding_share']:.1%}, batch {tr['batch_size']}, model {tr['model']}")
+    if "startup" in result:
+        s = result["startup"]
         print(
             f"start-up {s['startup_s']:.1f} s (checkpoint load {s['checkpoint_load_s']:.2f} s, "
             f"import gradio {s['import_gradio_s']:.1f} s)"
         )
-        if "abc" in result:
-            b = result["abc"]
-            print(
-                f"ABC: {b['tokens_per_s']:,.0f} tok/s, {b['seconds_per_epoch']:.0f} s/epoch, "
-                f"peak RSS {b['peak_rss_mb']:.0f} MB"
-            )
-    return 0
+    if "abc" in result:
+        b = result["abc"]
+        print(
+            f"ABC: {b['tokens_per_s']:,.0f} tok/s, {b['seconds_per_epoch']:.0f} s/epoch, "
+            f"peak RSS {b['peak_rss_mb']:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -101,9 +101,8 @@ def _add_generation_flags(p: argparse.ArgumentParser) -> None:
         "--precision",
         choices=PRECISIONS,
         default=d.precision,
-        help="precision of the LSTM's products while generating: auto = bfloat16 where the CPU/GPU has it, "
-        "else int8 on an x86 CPU, else float32 (the faster choices change perplexity by under 0.1%%) "
-        "(default auto)",
+        help="precision of the LSTM's products while generating: auto = int8 on an x86 CPU, bfloat16 on a GPU "
+        "that has it, else float32 (the faster choices change perplexity by under 0.1%%) (default auto)",
     )
 
 

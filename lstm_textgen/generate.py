@@ -112,9 +112,9 @@ def _check_float(name: str, value: Any, lo: float, hi: float, lo_open: bool = Fa
 @dataclass(frozen=True)
 class Options:
     """Validated sampling options. Temperature 0 (or below 1e-6) is greedy; top_k 0 and top_p 1 switch those
-    filters off. ``precision`` is that of the LSTM's matrix products while sampling: "auto" is bfloat16 where
-    the hardware has it, else int8 on an x86 CPU, else float32: faster steps, probabilities within a few
-    percent and the same perplexity to 0.1% (mixed.py; bench/results/speed.md)."""
+    filters off. ``precision`` is that of the LSTM's matrix products while sampling: "auto" is int8 on an x86
+    CPU, bfloat16 on a GPU that has it, else float32: faster steps, probabilities within a few percent and
+    the same perplexity to 0.1% (mixed.py; bench/results/speed.md)."""
 
     # defaults: the most varied setting whose samples a judge model finds as fluent as real headlines
     # (bench/results/quality.md, "Sampling defaults")
@@ -145,10 +145,10 @@ class Options:
         """The dtype of the generation step's matrix products on ``device`` (torch.qint8: int8)."""
         if self.precision != "auto":
             return STEP_DTYPES[self.precision]
+        if device.type == "cpu" and int8_available():  # the fastest on every x86 CPU measured (speed.md)
+            return torch.qint8
         if native_bfloat16(device):
             return torch.bfloat16
-        if device.type == "cpu" and int8_available():
-            return torch.qint8
         return torch.float32
 
 

@@ -71,10 +71,11 @@ def test_headlines_html_sets_seed_apart_and_escapes_everything():
     assert '<span class="gen">&lt;b&gt;bold&lt;/b&gt; News</span>' in page
 
 
-def test_updates_are_spaced_but_the_last_always_comes(tiny_model):
+def test_updates_are_spaced_but_the_first_words_and_the_last_always_come(tiny_model):
     every_word = list(app.api_generate(tiny_model, "the", 10, 1.0, 2, 0, 1.0, 3, stream_every=0))
     spaced = list(app.api_generate(tiny_model, "the", 10, 1.0, 2, 0, 1.0, 3, stream_every=60))
-    assert len(every_word) > 3 and len(spaced) == 1
+    assert len(every_word) > 3 and len(spaced) == 2
+    assert [len(h["words"]) for h in spaced[0]["headlines"]] == [1, 1] and not spaced[0]["done"]  # at once
     assert spaced[-1]["done"] and spaced[-1]["headlines"] == every_word[-1]["headlines"]
 
 
@@ -189,7 +190,7 @@ def test_api_streams_word_by_word(server):
     messages = list(job)
     assert len(messages) >= 3
     sizes = [sum(len(h["words"]) for h in m["headlines"]) for m in messages]
-    assert sizes == sorted(sizes) and sizes[0] == 0 < sizes[-1]
+    assert sizes == sorted(sizes) and sizes[0] == 2 < sizes[-1]  # the first message: each headline's first word
     assert messages[-1]["done"] and not messages[0]["done"]
 
 

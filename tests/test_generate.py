@@ -196,8 +196,7 @@ def test_sampling_stays_inside_top_k_and_the_nucleus():
 @pytest.mark.parametrize("precision, tolerance", [("float32", 1e-5), ("bfloat16", 0.03), ("int8", 0.05)])
 def test_shown_probabilities_are_the_models_own(tiny_model, precision, tolerance):
     """Each word's probability is the sequence model's for that word after the words before it: exactly with
-    float32 products, within 3% with the bfloat16 ones that "auto" picks on CPUs that have them, within 5%
-    with the int8 ones it picks on other x86 CPUs."""
+    float32 products, within 3% with bfloat16 ones, within 5% with the int8 ones "auto" picks on x86 CPUs."""
     import torch
 
     from lstm_textgen.generate import NEVER_EMITTED
@@ -222,14 +221,14 @@ def test_every_headline_gets_a_new_word_whatever_its_seed(tiny_model):
     assert len(generate(tiny_model, long_seed, num=1, seed=0).prompt_words) == MAX_PROMPT_WORDS == 12
 
 
-def test_auto_precision_is_bfloat16_where_the_cpu_has_it_else_int8_on_x86_else_float32(monkeypatch):
+def test_auto_precision_is_int8_on_x86_else_bfloat16_where_the_hardware_has_it_else_float32(monkeypatch):
     import importlib
 
     import torch
 
     g = importlib.import_module("lstm_textgen.generate")  # the module (the package exports a function of its name)
     cpu, opts = torch.device("cpu"), g.Options()
-    for bf16, int8, want in ((True, True, torch.bfloat16), (False, True, torch.qint8), (False, False, torch.float32)):
+    for bf16, int8, want in ((True, True, torch.qint8), (True, False, torch.bfloat16), (False, False, torch.float32)):
         monkeypatch.setattr(g, "native_bfloat16", lambda device, bf16=bf16: bf16)
         monkeypatch.setattr(g, "int8_available", lambda int8=int8: int8)
         assert opts.step_dtype(cpu) == want
