@@ -109,6 +109,10 @@ DEFAULTS = {p.name: p.default for p in PARAMS}
 CONCURRENCY = 4  # requests generating at once (this is CPU work)
 STREAM_EVERY_S = 0.05  # at most one streamed update a request per 50 ms: each costs server time (speed.md)
 MAX_QUEUE = 64  # requests waiting; more are refused at once
+# Sessions (page loads, API clients) whose state the server keeps; the least recently used is dropped beyond
+# this. Gradio keeps about 90 KB a session (a copy of every component's settings): 200 is about 18 MB.
+MAX_SESSIONS = 200
+SESSION_TTL_S = 3600  # a session's word view and models list are freed an hour after their last update
 
 PROB_BANDS = [(0.5, "likely (≥ 50%)"), (0.1, "plausible (10–50%)"), (0.01, "surprising (1–10%)"), (0.0, "rare (< 1%)")]
 COLOR_MAP = {
@@ -1077,7 +1081,7 @@ class WordView:
 
 def word_by_word() -> WordView:
     with gr.Accordion("Word by word: how likely was each word?", open=True):
-        state, sel = gr.State(), gr.State()
+        state, sel = gr.State(time_to_live=SESSION_TTL_S), gr.State(time_to_live=SESSION_TTL_S)
         pick = gr.Dropdown(label="Headline", choices=[], interactive=True, elem_id="pick-headline")
         with gr.Row(equal_height=True):
             text = gr.Textbox(
@@ -1130,6 +1134,7 @@ def serve(
     concurrency: int = CONCURRENCY,
     stream_every: float = STREAM_EVERY_S,
     training: TrainLimits | None = TrainLimits(),
+    max_sessions: int = MAX_SESSIONS,
     block: bool = True,
 ) -> tuple[gr.Blocks, str]:
     """Build, queue and launch the app: the queue's limits are set here only, for app.py, the tests and the
@@ -1147,6 +1152,7 @@ def serve(
         share=share,
         prevent_thread_lock=not block,
         quiet=not block,
+        state_session_capacity=max_sessions,
         **launch_options(training),
     )
     return demo, demo.local_url
@@ -1182,6 +1188,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=MAX_QUEUE,
         help=f"requests allowed to wait; more are refused (default {MAX_QUEUE})",
     )
+    p.add_argument(
+        "--max-sessions",
+        type=int,
+        default=MAX_SESSIONS,
+        help=f"sessions (page loads, API clients) whose state is kept; the least recently used is dropped "
+        f"beyond this (default {MAX_SESSIONS})",
+    )
     t = TrainLimits()
     p.add_argument("--no-training", action="store_true", help="no Train tab and no /train endpoint")
     p.add_argument(
@@ -1209,7 +1222,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"how long a trained model is kept (default {t.keep_minutes:g})",
     )
     args = p.parse_args(argv)
-    for name in ("concurrency", "max_queue", "train_concurrency", "max_user_models"):
+    for name in ("concurrency", "max_queue", "max_sessions", "train_concurrency", "max_user_models"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if not MIN_TRAIN_MINUTES <= args.max_train_minutes < math.inf:
@@ -1260,6 +1273,7 @@ def main(argv: list[str] | None = None) -> None:
         max_queue=args.max_queue,
         concurrency=args.concurrency,
         training=train_limits(args),
+        max_sessions=args.max_sessions,
     )
 
 
