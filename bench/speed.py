@@ -40,6 +40,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import torch
 import torch.nn.functional as F
+from browser import CHROMIUM, CHROMIUM_ARGS
 from torch import nn
 
 import lstm_textgen as lt
@@ -233,15 +234,6 @@ def bench_api(model: lt.HeadlineModel, prompt: str, requests: int) -> dict:
 
 # --- latency where users feel it ------------------------------------------------------------------
 
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WATCH = """() => { window.__first = null; window.__last = null;
   new MutationObserver(() => { const now = performance.now();
     if (window.__t0 === undefined || now < window.__t0) return;
@@ -256,7 +248,7 @@ CLICK = """(seed) => { window.__first = null; window.__last = null; window.__see
   window.__t0 = performance.now(); document.querySelector('#generate').click(); }"""
 
 
-def bench_browser(model: lt.HeadlineModel, prompt: str, runs: int, chromium: str = "/usr/bin/chromium") -> dict:
+def bench_browser(model: lt.HeadlineModel, prompt: str, runs: int, chromium: str = CHROMIUM) -> dict:
     """Click -> first word and click -> last word in a real Chromium at the app's defaults (a fixed random seed
     a run, so the page knows which list is the new one), beside the in-process time of the same request."""
     import importlib.util
@@ -272,7 +264,7 @@ def bench_browser(model: lt.HeadlineModel, prompt: str, runs: int, chromium: str
     demo, url = app.serve(model, port=free_port(), block=False)
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.goto(url, wait_until="load")
             page.locator("#seed-words textarea").fill(prompt)

@@ -10,23 +10,18 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
 
+sys.path.insert(0, str(ROOT / "bench"))
+from browser import CHROMIUM, CHROMIUM_ARGS
+
 pytestmark = pytest.mark.slow  # a real Chromium
 
-CHROMIUM = os.environ.get("LSTM_TEXTGEN_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARGS = CHROMIUM_ARGS
 ARTIFACTS = Path(os.environ.get("LSTM_TEXTGEN_ARTIFACTS", ROOT / "test-artifacts"))
 
 
