@@ -25,6 +25,8 @@ import torch
 from gradio import FileData
 
 import lstm_textgen as lt
+from lstm_textgen.cli import add_field_flags, field_values
+from lstm_textgen.model import config_field
 
 # Per-request caps for a public link or a Space, open to anyone (the library allows more from Python and the CLI).
 PUBLIC_MAX_WORDS = 40
@@ -329,14 +331,25 @@ UPLOAD_KEEP_S = 900  # what was read from an upload waits this long for its Trai
 
 @dataclass(frozen=True)
 class TrainLimits:
-    """What a server lets its visitors train: a public link or a Space is open to anyone."""
+    """What a server lets its visitors train: a public link or a Space is open to anyone. app.py's training
+    flags are built from these fields (as the CLI's are from its config dataclasses)."""
 
-    concurrency: int = 1  # trainings at once; more wait in the queue, their place shown
-    max_minutes: float = 10.0
-    max_models: int = 8  # trained models kept (all visitors together); the oldest is freed first
-    keep_minutes: float = 60.0  # and each for this long
+    concurrency: int = config_field(1, "trainings at once; more wait in the queue", flag="train-concurrency")
+    max_minutes: float = config_field(10.0, "the longest time budget a visitor may ask for", flag="max-train-minutes")
+    max_models: int = config_field(
+        8, "trained models kept, all visitors together; the oldest is freed first", flag="max-user-models"
+    )
+    keep_minutes: float = config_field(60.0, "how long a trained model is kept", flag="keep-minutes")
     max_bytes: int = 5 * 1024**2
     max_rows: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.max_models < 1:
+            raise ValueError("--train-concurrency and --max-user-models must be at least 1")
+        if not MIN_TRAIN_MINUTES <= self.max_minutes < math.inf:
+            raise ValueError(f"--max-train-minutes must be at least {MIN_TRAIN_MINUTES:g}")
+        if not 0 < self.keep_minutes < math.inf:
+            raise ValueError("--keep-minutes must be a positive number of minutes")
 
 
 @dataclass
@@ -1195,52 +1208,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"sessions (page loads, API clients) whose state is kept; the least recently used is dropped "
         f"beyond this (default {MAX_SESSIONS})",
     )
-    t = TrainLimits()
     p.add_argument("--no-training", action="store_true", help="no Train tab and no /train endpoint")
-    p.add_argument(
-        "--train-concurrency",
-        type=int,
-        default=t.concurrency,
-        help=f"trainings at once; more wait in the queue (default {t.concurrency})",
-    )
-    p.add_argument(
-        "--max-train-minutes",
-        type=float,
-        default=t.max_minutes,
-        help=f"the longest time budget a visitor may ask for (default {t.max_minutes:g})",
-    )
-    p.add_argument(
-        "--max-user-models",
-        type=int,
-        default=t.max_models,
-        help=f"trained models kept, all visitors together; the oldest is freed first (default {t.max_models})",
-    )
-    p.add_argument(
-        "--keep-minutes",
-        type=float,
-        default=t.keep_minutes,
-        help=f"how long a trained model is kept (default {t.keep_minutes:g})",
-    )
+    add_field_flags(p.add_argument_group("training by visitors"), TrainLimits)
     args = p.parse_args(argv)
-    for name in ("concurrency", "max_queue", "max_sessions", "train_concurrency", "max_user_models"):
+    for name in ("concurrency", "max_queue", "max_sessions"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
-    if not MIN_TRAIN_MINUTES <= args.max_train_minutes < math.inf:
-        p.error(f"--max-train-minutes must be at least {MIN_TRAIN_MINUTES:g}")
-    if not 0 < args.keep_minutes < math.inf:
-        p.error("--keep-minutes must be a positive number of minutes")
+    try:
+        args.training = None if args.no_training else TrainLimits(**field_values(TrainLimits, vars(args)))
+    except ValueError as e:
+        p.error(str(e))
     return args
 
 
 def train_limits(args: argparse.Namespace) -> TrainLimits | None:
-    if args.no_training:
-        return None
-    return TrainLimits(
-        concurrency=args.train_concurrency,
-        max_minutes=args.max_train_minutes,
-        max_models=args.max_user_models,
-        keep_minutes=args.keep_minutes,
-    )
+    return args.training
 
 
 def load(checkpoint: str | None, device: str) -> lt.HeadlineModel:

@@ -26,7 +26,7 @@ def _flag(f: dataclasses.Field) -> str | None:
     return f.metadata.get("flag") or f.name.replace("_", "-")
 
 
-def _add_field_flags(parser: Any, cls: type, group: str | None = None) -> None:
+def add_field_flags(parser: Any, cls: type, group: str | None = None) -> None:
     """One flag a field of the dataclass ``cls`` (its help and name from the field's metadata, see
     ``model.config_field``), all defaulting to None: "not given", so ``--resume`` can tell what to repeat."""
     for f in dataclasses.fields(cls):
@@ -46,7 +46,7 @@ def _add_field_flags(parser: Any, cls: type, group: str | None = None) -> None:
         parser.add_argument(f"--{flag}", default=None, **kwargs)
 
 
-def _field_values(cls: type, settings: dict[str, Any]) -> dict[str, Any]:
+def field_values(cls: type, settings: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``cls`` that ``settings`` (flag dests) give, as the dataclass takes them."""
     values = {}
     for f in dataclasses.fields(cls):
@@ -129,10 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted run from its checkpoint folder (uses its saved data paths and settings "
         "unless given again)",
     )
-    _add_field_flags(t, Recipe)
-    _add_field_flags(t.add_argument_group("data"), Recipe, group="data")
-    _add_field_flags(t.add_argument_group("model"), ModelConfig)
-    _add_field_flags(t.add_argument_group("optimisation"), TrainConfig)
+    add_field_flags(t, Recipe)
+    add_field_flags(t.add_argument_group("data"), Recipe, group="data")
+    add_field_flags(t.add_argument_group("model"), ModelConfig)
+    add_field_flags(t.add_argument_group("optimisation"), TrainConfig)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     gen = sub.add_parser("generate", help="write headlines", description="Generate headlines from a checkpoint.")
@@ -221,12 +221,12 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     settings = {**saved, **given}
     if not settings.get("data"):
         raise LstmTextgenError("--data PATH... is required")
-    recipe = Recipe(**_field_values(Recipe, {**settings, "init_from": args.init_from}))
+    recipe = Recipe(**field_values(Recipe, {**settings, "init_from": args.init_from}))
     model = fit(
         recipe,
         args.out,
-        _field_values(ModelConfig, settings),
-        TrainConfig(**_field_values(TrainConfig, settings)),
+        field_values(ModelConfig, settings),
+        TrainConfig(**field_values(TrainConfig, settings)),
         resume=bool(args.resume),
         command=command,
         cli=settings,
