@@ -56,6 +56,20 @@ def _inverse_cdf(p: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.searchsorted(cdf, u, right=True).clamp_(max=p.size(-1) - 1)
 
 
+def _inside_nucleus(p: torch.Tensor, picked_p: torch.Tensor, top_p: float) -> torch.Tensor:
+    """[B, 1] bool: whether each row's pick (probability ``picked_p`` [B, 1]) lies in the nucleus of top_p, i.e.
+    whether the tokens likelier than it hold less than top_p.
+
+    A pick likelier than 1 - top_p is inside whatever the rest holds, so the pass over the vocabulary is skipped
+    when every row's pick is; that pass is numpy's masked sum, 3x cheaper than ``torch.where`` and a sum at
+    [10, 4535] (bench/results/speed.md).
+    """
+    if bool((picked_p > 1.0 - top_p + 1e-6).all()):
+        return torch.ones_like(picked_p, dtype=torch.bool)
+    a, q = p.numpy(), picked_p.numpy()
+    return torch.from_numpy(np.sum(a, axis=1, where=a > q, keepdims=True) < top_p)
+
+
 def sample(scores: torch.Tensor, top_k: int, top_p: float, gen: torch.Generator) -> torch.Tensor:
     """:func:`sample_reference`'s rule, fast: one token a row from softmax(scores), kept to the top-k tokens,
     then to the nucleus of top_p.
@@ -78,7 +92,7 @@ def sample(scores: torch.Tensor, top_k: int, top_p: float, gen: torch.Generator)
         picked_p = rows.gather(1, pick)
         ok = picked_p > 0
         if top_p < 1.0:
-            ok &= torch.where(rows > picked_p, rows, 0).sum(dim=-1, keepdim=True) < top_p
+            ok &= _inside_nucleus(rows, picked_p, top_p)
         ok, pick = ok.squeeze(1), pick.squeeze(1)
         if todo is None:  # the first round: usually every row is kept, and no indexing is needed
             if bool(ok.all()):
