@@ -104,8 +104,7 @@ def _pack_int8(w: torch.Tensor, b: torch.Tensor) -> Any:
 def _weights(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> tuple[list, list]:
     """The weights as :func:`_step` reads them: each layer's two matrices as one [in + H, 4H] matrix in
     ``dtype`` (gates reordered to i f o g, the g rows doubled) and its two biases summed; the decoder's
-    transposed. For int8, each
-    (matrix, bias) is fbgemm's packed form instead.
+    transposed. For int8, each (matrix, bias) is fbgemm's packed form instead.
 
     Kept in ``cache`` (the model's ``step_cache``) until a parameter changes: the key holds each one's storage
     and in-place version counter, so training, ``load_state_dict`` or ``.to()`` rebuild it."""
