@@ -117,7 +117,7 @@ def quick_plan(headlines: int, minutes: float) -> tuple[dict[str, Any], TrainCon
     width = 128 if headlines < 3_000 else 192 if headlines < 20_000 else 256
     batch = 16 if headlines < 3_000 else 32
     fields = {"num_layers": 5, "emb_dim": width, "hidden_dim": width}
-    cfg = TrainConfig(epochs=40, batch_size=batch, patience=6, warmup_steps=50, max_minutes=minutes)
+    cfg = TrainConfig(epochs=40, batch_size=batch, lr=3e-3, patience=6, warmup_steps=50, max_minutes=minutes)
     return fields, cfg
 
 
