@@ -220,7 +220,7 @@ def _choose(
     else:
         # the best log-probability lies in [-log V, 0], so even the smallest temperature keeps it finite and
         # sends only the others to -inf: never inf - inf
-        chosen = sample(logp / opts.temperature, opts.top_k, opts.top_p, gen)
+        chosen = sample(logp * (1.0 / opts.temperature), opts.top_k, opts.top_p, gen)
     alt_lp, alt_i = torch.topk(logp, min(opts.alternatives, logp.size(-1)), dim=-1)
     return chosen, logp.gather(1, chosen[:, None]).squeeze(1).exp(), alt_lp.exp(), alt_i
 
