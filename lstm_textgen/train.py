@@ -39,8 +39,8 @@ class TrainConfig:
     """How to train (the model's shape is in ModelConfig)."""
 
     epochs: int = config_field(12, "most epochs")
-    # 128 headlines (about 1,150 tokens) a step, at a learning rate tuned for it: twice the tokens a second of 32
-    # at 3e-3, with the same validation perplexity (bench/results/speed.md, "Batch size")
+    # 128 headlines (about 1,150 tokens) a step, at a learning rate tuned for it: more tokens a second than 32 at
+    # 3e-3, with the same validation perplexity (bench/results/speed.md, "Batch size")
     batch_size: int = config_field(128, "headlines a batch")
     lr: float = config_field(2e-2, "AdamW peak learning rate")
     weight_decay: float = config_field(0.1, "AdamW weight decay (on weight matrices, not biases)")
