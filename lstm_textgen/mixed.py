@@ -124,7 +124,10 @@ def _weights(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> tuple[l
     scale[3 * hid :] = 2  # exact in every dtype: int8 keeps its levels, with a doubled scale a row
     with torch.no_grad():
         layers = [
-            ((torch.cat([w_ih, w_hh], dim=1)[order] * scale).t().contiguous(), (b_ih + b_hh)[order] * scale[:, 0])
+            (
+                (torch.cat([w_ih, w_hh], dim=1)[order] * scale).t().contiguous(),
+                ((b_ih + b_hh)[order] * scale[:, 0]).float(),
+            )
             for w_ih, w_hh, b_ih, b_hh in lstm
         ]
         decoder = [(w.t().contiguous(), b.float()) for w, b in linears]
