@@ -84,7 +84,12 @@ def sample(scores: torch.Tensor, top_k: int, top_p: float, gen: torch.Generator)
     if 0 < top_k < vocab:
         kth = torch.topk(scores, top_k, dim=-1).values[:, -1:]
         scores = scores.masked_fill(scores < kth, float("-inf"))
-    p = torch.softmax(scores, dim=-1)
+    return sample_probs(torch.softmax(scores, dim=-1), top_p, gen)
+
+
+def sample_probs(p: torch.Tensor, top_p: float, gen: torch.Generator) -> torch.Tensor:
+    """:func:`sample` from probabilities p [B, V] (rows summing to 1): one token a row, kept to the nucleus of
+    top_p, by the same rejection."""
     chosen = todo = None  # todo: the rows still to draw, None while it is all of them
     for _ in range(REJECTION_ROUNDS):
         rows = p if todo is None else p.index_select(0, todo)
