@@ -17,7 +17,7 @@ import torch
 
 from .mixed import int8_available, native_bfloat16, stepper
 from .model import HeadlineModel, StepFn
-from .sampling import sample, sample_probs
+from .sampling import keep_top_k, sample_probs
 from .text import clean, headline_words
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -226,11 +226,8 @@ def _choose(
     else:
         # the best log-probability lies in [-log V, 0], so even the smallest temperature keeps it finite and
         # sends only the others to -inf: never inf - inf
-        scores = torch.mul(logp, 1.0 / opts.temperature)
-        if opts.top_k:
-            chosen = sample(scores, opts.top_k, opts.top_p, gen)
-        else:
-            chosen = sample_probs(torch.softmax(scores, dim=-1, out=scores), opts.top_p, gen)
+        scores = keep_top_k(torch.mul(logp, 1.0 / opts.temperature), opts.top_k)
+        chosen = sample_probs(torch.softmax(scores, dim=-1, out=scores), opts.top_p, gen)  # :func:`sample`, in place
     alt_lp, alt_i = torch.topk(logp, min(opts.alternatives, logp.size(-1)), dim=-1)
     return chosen, logp.gather(1, chosen[:, None]).squeeze(1).exp(), alt_lp.exp(), alt_i
 

@@ -80,11 +80,16 @@ def sample(scores: torch.Tensor, top_k: int, top_p: float, gen: torch.Generator)
     top_p of the mass, so at top_p 0.95 one row in 20 needs a second draw; rows still rejected after
     REJECTION_ROUNDS draws (a small top_p) are drawn from the sorted nucleus instead, the same law.
     """
-    vocab = scores.size(-1)
-    if 0 < top_k < vocab:
+    return sample_probs(torch.softmax(keep_top_k(scores, top_k), dim=-1), top_p, gen)
+
+
+def keep_top_k(scores: torch.Tensor, top_k: int) -> torch.Tensor:
+    """``scores`` with all but each row's top_k set to -inf (a new tensor), or ``scores`` itself for top_k 0 or
+    at least the vocabulary."""
+    if 0 < top_k < scores.size(-1):
         kth = torch.topk(scores, top_k, dim=-1).values[:, -1:]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    return sample_probs(torch.softmax(scores, dim=-1), top_p, gen)
+        return scores.masked_fill(scores < kth, float("-inf"))
+    return scores
 
 
 def sample_probs(p: torch.Tensor, top_p: float, gen: torch.Generator) -> torch.Tensor:
