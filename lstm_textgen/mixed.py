@@ -90,9 +90,9 @@ def _step(
     return x, new_state
 
 
-def _pack_int8(w: torch.Tensor, b: torch.Tensor) -> Any:
-    """w [in, out] (as :func:`_step` multiplies) and b, packed for fbgemm: int8, one scale an output."""
-    rows = w.t().contiguous().float()
+def _pack_int8(rows: torch.Tensor, b: torch.Tensor) -> Any:
+    """A weight as rows [out, in] and its bias b, packed for fbgemm: int8, one scale an output."""
+    rows = rows.float().contiguous()
     scale = (rows.abs().amax(dim=1) / 127).clamp_(min=1e-12).double()
     zero = torch.zeros(rows.size(0), dtype=torch.long)
     with warnings.catch_warnings():  # torch 2.13 marks quantized tensors deprecated; the pinned version has them
@@ -122,18 +122,15 @@ def _weights(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> tuple[l
     order = torch.cat([torch.arange(0, 2 * hid), torch.arange(3 * hid, 4 * hid), torch.arange(2 * hid, 3 * hid)])
     scale = lstm[0][0].new_ones(4 * hid, 1)
     scale[3 * hid :] = 2  # exact in every dtype: int8 keeps its levels, with a doubled scale a row
-    with torch.no_grad():
+    with torch.no_grad():  # as rows [out, in] first: fbgemm packs rows, the other products read columns
         layers = [
-            (
-                (torch.cat([w_ih, w_hh], dim=1)[order] * scale).t().contiguous(),
-                ((b_ih + b_hh)[order] * scale[:, 0]).float(),
-            )
+            (torch.cat([w_ih, w_hh], dim=1)[order] * scale, ((b_ih + b_hh)[order] * scale[:, 0]).float())
             for w_ih, w_hh, b_ih, b_hh in lstm
         ]
-        decoder = [(w.t().contiguous(), b.float()) for w, b in linears]
+        decoder = [(w, b.float()) for w, b in linears]
         if dtype == torch.qint8:
             layers, decoder = ([(_pack_int8(w, b), None) for w, b in group] for group in (layers, decoder))
         else:
-            layers, decoder = ([(w.to(dtype), b) for w, b in group] for group in (layers, decoder))
+            layers, decoder = ([(w.t().contiguous().to(dtype), b) for w, b in group] for group in (layers, decoder))
     cache[str(dtype)] = (key, (layers, decoder))
     return layers, decoder
