@@ -1221,10 +1221,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def train_limits(args: argparse.Namespace) -> TrainLimits | None:
-    return args.training
-
-
 def load(checkpoint: str | None, device: str) -> lt.HeadlineModel:
     """The model, loaded once at start-up; a missing one is one clear message, not a traceback."""
     chosen = checkpoint or lt.default_checkpoint()
@@ -1254,7 +1250,7 @@ def main(argv: list[str] | None = None) -> None:
         share=args.share,
         max_queue=args.max_queue,
         concurrency=args.concurrency,
-        training=train_limits(args),
+        training=args.training,
         max_sessions=args.max_sessions,
     )
 

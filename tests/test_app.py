@@ -229,7 +229,7 @@ def test_only_generation_and_training_are_in_the_api(server, tiny_model):
     assert sorted(api["named_endpoints"]) == ["/generate", "/train"]
     assert api["unnamed_endpoints"] == {}
     # --no-training: no Train tab, no /train, and /generate takes no model_id but the bundled model's
-    assert app.train_limits(app.parse_args(["--no-training"])) is None
+    assert app.parse_args(["--no-training"]).training is None
     assert app.launch_options(None)["max_file_size"] == "1mb"  # nothing to upload then
     demo = app.build_demo(tiny_model, studio=None)
     config = demo.get_config_file()
