@@ -46,9 +46,15 @@ from browser import CHROMIUM, CHROMIUM_ARGS
 from torch import nn
 
 import lstm_textgen as lt
+from lstm_textgen.generate import STEP_DTYPES
 from lstm_textgen.mixed import stepper
 
 N_HEADLINES, N_WORDS = 10, 20
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    """A step dtype as ``precision=`` names it ("int8" for torch.qint8)."""
+    return next(name for name, d in STEP_DTYPES.items() if d == dtype)
 
 
 def machine() -> dict:
@@ -68,7 +74,7 @@ def machine() -> dict:
         "int8_products": int8_available(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "auto_precision": str(lt.Options().step_dtype(torch.device("cpu"))).removeprefix("torch."),
+        "auto_precision": precision_name(lt.Options().step_dtype(torch.device("cpu"))),
     }
 
 
@@ -151,7 +157,7 @@ def bench_generation(model: lt.HeadlineModel, prompt: str, repeats: int) -> dict
         fns[f"greedy_{p}"] = lambda p=p: ours(model, prompt, temperature=0, precision=p)
         fns[f"sampled_{p}"] = lambda p=p: ours(model, prompt, precision=p)
     t = interleaved_medians(fns, repeats)
-    auto = str(lt.Options().step_dtype(model.device)).removeprefix("torch.").replace("qint8", "int8")
+    auto = precision_name(lt.Options().step_dtype(model.device))
     out = {"tutorial_ms": t["tutorial"] * 1e3, "auto": auto, "precisions": precisions}
     for name in fns:
         if name != "tutorial":
@@ -186,7 +192,7 @@ def step_precision(model: lt.HeadlineModel, data: str, batch_size: int = 64) -> 
                     logits, state = step(x[:, t], state)
                     nll += F.cross_entropy(logits, x[:, t + 1], ignore_index=PAD_ID, reduction="sum").item()
                 tokens += int((x[:, 1:] != PAD_ID).sum())
-            out[f"ppl_{str(dtype).removeprefix('torch.').replace('qint8', 'int8')}"] = math.exp(nll / tokens)
+            out[f"ppl_{precision_name(dtype)}"] = math.exp(nll / tokens)
     out["evaluate_ppl"] = lt.evaluate(model, va).perplexity  # the float32 sequence path, for comparison
     return out
 
@@ -375,7 +381,11 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, roun
     seqs = encode_all(tr, vocab)
     # our batches' shape: as many sequences, each as long as a headline on average
     matched_bptt = max(1, round(sum(len(s) - 1 for s in seqs) / len(seqs)))
-    out: dict = {"matched_bptt": matched_bptt, "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}"}
+    out: dict = {
+        "matched_bptt": matched_bptt,
+        "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}",
+        "reference_shape": f"{REFERENCE_BATCH} x {REFERENCE_BPTT}",
+    }
     for precision in ("float32", "bfloat16") if native_bfloat16(torch.device("cpu")) else ("float32",):
         amp = precision == "bfloat16"
         runs = []
@@ -393,7 +403,6 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, roun
             )
             runs.append({"ours": row["tokens_per_s"], "reference": ref, "reference_matched": matched})
             out["batch_size"], out["padding_share"] = tcfg.batch_size, row["padding_share"]
-            out["reference_shape"] = f"{REFERENCE_BATCH} x {REFERENCE_BPTT}"
         out[precision] = {
             "ours_tokens_per_s": statistics.median(r["ours"] for r in runs),
             "reference_tokens_per_s": statistics.median(r["reference"] for r in runs),
