@@ -10,7 +10,8 @@ the figures).
   one scale an output), inputs to 128 levels a call (dynamic quantization, fbgemm/x86's kernels), so the
   probabilities move by a few percent; speed.md measures the perplexity this costs.
 - float32: the same arithmetic as :meth:`LSTMNet.step` (which reads first), summed in another order.
-Everything else stays float32: the state, the gates' nonlinearities, the residuals and the logits.
+Everything else stays float32: the state, the gates' nonlinearities, the residuals and the logits. The step
+is compiled by TorchScript, which runs its 60-odd small operations without Python's overhead.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .model import HeadlineModel, LSTMNet, LSTMState, StepFn
 
@@ -35,8 +37,6 @@ def native_bfloat16(device: torch.device) -> bool:
     return False
 
 
-# the operator's C++ entry itself: no lookup at every call, nor the Python wrapper's checks (about 6 us a call)
-_LINEAR_INT8 = getattr(torch.ops.quantized.linear_dynamic.default, "_op", torch.ops.quantized.linear_dynamic.default)
 INT8_ENGINES = ("x86", "fbgemm")  # quantized engines with per-row int8 weights for dynamic linear products
 
 
@@ -47,47 +47,82 @@ def int8_available() -> bool:
 
 def stepper(model: HeadlineModel, dtype: torch.dtype = torch.float32) -> StepFn:
     """The generation step with its products in ``dtype`` (float32, bfloat16, or torch.qint8 for int8), bound
-    to the weights as they are now: call it once a request, then every step (the packed weights are built
-    once, not at every step). The tutorial's model, and a model in training mode, step with ``model.step``."""
+    to the weights as they are now: call it once a request, then every step (the packed weights and the
+    compiled step are built once, not at every step). The tutorial's model, and a model in training mode, step
+    with ``model.step``."""
     net = model.net
     if not isinstance(net, LSTMNet) or model.training:
         return model.step
     if dtype == torch.qint8 and (model.device.type != "cpu" or not int8_available()):
         raise ValueError("int8 products run on x86 CPUs only (fbgemm); use float32 or bfloat16 here")
-    weights = _weights(net, dtype, model.step_cache)
-    return lambda tokens, state: _step(net, tokens, state, dtype, weights)
+    return _cached_step(net, dtype, model.step_cache)
 
 
-def _product(x: torch.Tensor, w: Any, b: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
-    """x [B, in] times a packed weight (from :func:`_weights`) plus its bias, in float32 out."""
-    if dtype == torch.qint8:
-        return _LINEAR_INT8(x, w, True)  # 7-bit inputs (reduce_range): safe on CPUs without VNNI; bias packed in
-    if dtype == torch.float32:
-        return torch.addmm(b, x, w)
-    return torch.mm(x.to(dtype), w).float().add_(b)
+class _Product(nn.Module):
+    """x [B, in] times a packed float32 or bfloat16 weight [in, out] plus its bias, in float32 out."""
+
+    def __init__(self, w: torch.Tensor, b: torch.Tensor) -> None:
+        super().__init__()
+        self.w, self.b, self.float32 = w, b, w.dtype == torch.float32
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.float32:
+            return torch.addmm(self.b, x, self.w)
+        return torch.mm(x.to(self.w.dtype), self.w).float().add_(self.b)
 
 
-def _step(
-    net: LSTMNet, tokens: torch.Tensor, state: LSTMState, dtype: torch.dtype, weights: tuple
-) -> tuple[torch.Tensor, LSTMState]:
-    """:meth:`LSTMNet.step` with one ``dtype`` product a layer (both of its matrices at once, from
-    :func:`_weights`) and float32 everywhere else."""
-    layers, decoder = weights
-    x = F.embedding(tokens, net.embedding.weight)
-    hid = net.cfg.hidden_dim
-    new_state: LSTMState = []
-    for i, (w, b) in enumerate(layers):
-        h, c = state[i][0][0], state[i][1][0]
-        # one sigmoid for all four gates: the g rows are stored doubled, and tanh(g) = 2 sigmoid(2g) - 1
-        gates = _product(torch.cat([x, h], dim=1), w, b, dtype).sigmoid_()  # [B, 4H], gates i f o g
-        in_, forget, out, g2 = gates.view(-1, 4, hid).unbind(1)
-        c = torch.addcmul(forget * c, in_, g2, value=2).sub_(in_)  # f c + i (2 sigmoid(2g) - 1)
-        h = out * torch.tanh(c)
-        x = h + x if net.cfg.residual and i > 0 else h
-        new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
-    for w, b in decoder:  # the projection (if any), then the vocabulary
-        x = _product(x, w, b, dtype)
-    return x, new_state
+class _Int8Product(nn.Module):
+    """x [B, in] times an int8 weight with its bias, packed by fbgemm (:func:`_pack_int8`), in float32 out."""
+
+    def __init__(self, packed: Any) -> None:
+        super().__init__()
+        self.packed = packed
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # 7-bit inputs (reduce_range): safe on CPUs without VNNI; the bias is packed in
+        return torch.ops.quantized.linear_dynamic(x, self.packed, True)
+
+
+class _Step(nn.Module):
+    """:meth:`LSTMNet.step` with one product a layer (both of its matrices at once, from :func:`_cached_step`) and
+    float32 everywhere else. Written for TorchScript: see :func:`_cached_step`."""
+
+    def __init__(self, net: LSTMNet, layers: list[nn.Module], decoder: list[nn.Module]) -> None:
+        super().__init__()
+        self.embedding = net.embedding.weight.detach()
+        self.layers, self.decoder = nn.ModuleList(layers), nn.ModuleList(decoder)
+        self.hidden, self.residual = net.cfg.hidden_dim, net.cfg.residual
+
+    def forward(self, tokens: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
+        x = F.embedding(tokens, self.embedding)
+        new_state: LSTMState = []
+        for i, layer in enumerate(self.layers):
+            h, c = state[i][0][0], state[i][1][0]
+            # one sigmoid for all four gates: the g rows are stored doubled, and tanh(g) = 2 sigmoid(2g) - 1
+            gates = layer(torch.cat([x, h], dim=1)).sigmoid_()  # [B, 4H], gates i f o g
+            in_, forget, out, g2 = gates.view(-1, 4, self.hidden).unbind(1)
+            c = torch.addcmul(forget * c, in_, g2, value=2).sub_(in_)  # f c + i (2 sigmoid(2g) - 1)
+            h = out * torch.tanh(c)
+            x = h + x if self.residual and i > 0 else h
+            new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
+        for product in self.decoder:  # the projection (if any), then the vocabulary
+            x = product(x)
+        return x, new_state
+
+
+def _script(step: _Step) -> StepFn:
+    """``step`` compiled by TorchScript, or itself where this PyTorch cannot.
+
+    A step is some 60 small operations on [10, 1024] or smaller: their Python overhead is a large share of
+    its time, and TorchScript's interpreter runs them without it (bench/results/speed.md). It is deprecated
+    in favour of ``torch.compile``, which took 31 s to compile the step and then ran it slower.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated; the pinned PyTorch has it
+            return torch.jit.script(step)
+    except Exception:  # a PyTorch without TorchScript: the same module, eagerly
+        return step
 
 
 def _pack_int8(rows: torch.Tensor, b: torch.Tensor) -> Any:
@@ -101,10 +136,10 @@ def _pack_int8(rows: torch.Tensor, b: torch.Tensor) -> Any:
     return torch.ops.quantized.linear_prepack(qrows, b.float())
 
 
-def _weights(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> tuple[list, list]:
-    """The weights as :func:`_step` reads them: each layer's two matrices as one [in + H, 4H] matrix in
-    ``dtype`` (gates reordered to i f o g, the g rows doubled) and its two biases summed; the decoder's
-    transposed. For int8, each (matrix, bias) is fbgemm's packed form instead.
+def _cached_step(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> StepFn:
+    """The compiled step over the weights as it reads them: each layer's two matrices as one [in + H, 4H]
+    matrix in ``dtype`` (gates reordered to i f o g, the g rows doubled) and its two biases summed; the
+    decoder's transposed. For int8, each (matrix, bias) is fbgemm's packed form instead.
 
     Kept in ``cache`` (the model's ``step_cache``) until a parameter changes: the key holds each one's storage
     and in-place version counter, so training, ``load_state_dict`` or ``.to()`` rebuild it."""
@@ -114,7 +149,8 @@ def _weights(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> tuple[l
         linears.append((net.embedding.weight, net.decoder_bias))
     else:
         linears = [(net.decoder.weight, net.decoder.bias)]
-    key = (dtype, tuple((t.data_ptr(), t._version) for group in lstm + linears for t in group))
+    params = [t for group in lstm + linears for t in group] + [net.embedding.weight]
+    key = (dtype, tuple((t.data_ptr(), t._version) for t in params))
     cached = cache.get(str(dtype))
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -129,8 +165,9 @@ def _weights(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> tuple[l
         ]
         decoder = [(w, b.float()) for w, b in linears]
         if dtype == torch.qint8:
-            layers, decoder = ([(_pack_int8(w, b), None) for w, b in group] for group in (layers, decoder))
+            products = [[_Int8Product(_pack_int8(w, b)) for w, b in group] for group in (layers, decoder)]
         else:
-            layers, decoder = ([(w.t().contiguous().to(dtype), b) for w, b in group] for group in (layers, decoder))
-    cache[str(dtype)] = (key, (layers, decoder))
-    return layers, decoder
+            products = [[_Product(w.t().contiguous().to(dtype), b) for w, b in group] for group in (layers, decoder)]
+        step = _script(_Step(net, *products))
+    cache[str(dtype)] = (key, step)
+    return step

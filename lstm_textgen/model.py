@@ -314,7 +314,7 @@ class HeadlineModel(nn.Module):
         self.vocab: Vocab | None = None
         self.metrics: dict[str, Any] = {}  # metrics.json: see checkpoint.Metrics
         self.source: str | None = None  # where it was loaded from, for display
-        self.step_cache: dict[str, Any] = {}  # the weights as mixed.py's bfloat16 step reads them
+        self.step_cache: dict[str, Any] = {}  # mixed.py's compiled generation steps, one a precision
 
     def forward(self, tokens: torch.Tensor, state: Any = None, time_major: bool = False) -> tuple[torch.Tensor, Any]:
         """tokens [B, T] -> (logits [B, T, V], or [T, B, V] with ``time_major``; the state after the last token)."""

@@ -151,6 +151,16 @@ def test_generation_step_reads_like_the_sequence_forward(changes):
         assert (torch.stack(got, 1) - want).abs().max() > 0  # bfloat16 really rounded something
 
 
+def test_the_generation_step_is_compiled_once_a_precision_and_reused():
+    """TorchScript runs the step's small operations without Python's overhead; a request reuses the compiled step
+    instead of compiling it again."""
+    m = HeadlineModel(ModelConfig(vocab_size=40, emb_dim=8, hidden_dim=8, num_layers=2)).eval()
+    for dtype in (torch.float32, torch.bfloat16, torch.qint8):
+        step = stepper(m, dtype)
+        assert isinstance(step, torch.jit.ScriptModule), dtype
+        assert stepper(m, dtype) is step
+
+
 def test_the_bfloat16_step_follows_the_weights_when_they_change():
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=40, emb_dim=8, hidden_dim=8, num_layers=2)
