@@ -46,28 +46,40 @@ def _nucleus_mask(p: torch.Tensor, top_p: float) -> torch.Tensor:
     return torch.from_numpy(a >= threshold[:, None])
 
 
-def _inverse_cdf(p: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """One token a row of p [B, V] (not necessarily normalised) from one uniform number a row: much cheaper
-    than torch.multinomial over a large vocabulary (bench/speed_probes.py), the same distribution. [B, 1];
-    a token of probability 0 only when the number rounds onto the end of the CDF (callers redraw or replace
-    it)."""
+def _inverse_cdf(p: torch.Tensor, gen: torch.Generator, draws: int = 1) -> torch.Tensor:
+    """``draws`` tokens a row of p [B, V] (not necessarily normalised), independent, each from one uniform
+    number: much cheaper than torch.multinomial over a large vocabulary (bench/speed_probes.py), the same
+    distribution. [B, draws]; a token of probability 0 only when a number rounds onto the end of the CDF
+    (callers redraw or replace it)."""
     cdf = p.cumsum(dim=-1)
-    u = torch.rand(p.size(0), 1, generator=gen) * cdf[:, -1:]
+    u = torch.rand(p.size(0), draws, generator=gen) * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True).clamp_(max=p.size(-1) - 1)
 
 
-def _inside_nucleus(p: torch.Tensor, picked_p: torch.Tensor, top_p: float) -> torch.Tensor:
-    """[B, 1] bool: whether each row's pick (probability ``picked_p`` [B, 1]) lies in the nucleus of top_p, i.e.
-    whether the tokens likelier than it hold less than top_p.
+def _kept(p: np.ndarray, drawn: np.ndarray, top_p: float) -> np.ndarray:
+    """[B, R] bool for R candidates a row of probabilities ``drawn`` (from the rows of ``p``, [B, V]): whether a
+    candidate may be kept, i.e. has a probability above 0 and lies in the nucleus of top_p (the tokens likelier
+    than it hold less than top_p). Decided up to each row's first kept candidate; the rest are left unchecked.
 
-    A pick likelier than 1 - top_p is inside whatever the rest holds, so the pass over the vocabulary is skipped
-    when every row's pick is; that pass is numpy's masked sum, 3x cheaper than ``torch.where`` and a sum at
-    [10, 4535] (bench/results/speed.md).
+    A candidate likelier than 1 - top_p is inside whatever the rest hold, so many need no pass over the
+    vocabulary. The others get a product with a 0/1 mask: numpy's masked sum (``where=``) branches on every
+    token and took 140 us at [10, 4535] for an unlikely candidate; this takes 22 us whatever the candidate,
+    ``torch.where`` and a sum 55-80 us (bench/results/speed.md).
     """
-    if bool((picked_p > 1.0 - top_p + 1e-6).all()):
-        return torch.ones_like(picked_p, dtype=torch.bool)
-    a, q = p.numpy(), picked_p.numpy()
-    return torch.from_numpy(np.sum(a, axis=1, where=a > q, keepdims=True) < top_p)
+    kept = drawn > 0
+    if top_p >= 1.0:
+        return kept
+    unsure = kept & (drawn <= 1.0 - top_p + 1e-6)
+    open_rows = np.ones(len(p), dtype=bool)  # rows without a kept candidate yet
+    for r in range(drawn.shape[1]):
+        check = open_rows & unsure[:, r]
+        if check.any():  # every row in one pass: cheaper than copying out the few that need it
+            likelier = np.einsum("ij,ij->i", p, (p > drawn[:, r, None]).astype(p.dtype))
+            kept[check, r] = likelier[check] < top_p
+        open_rows &= ~kept[:, r]
+        if not open_rows.any():
+            break
+    return kept
 
 
 def sample(scores: torch.Tensor, top_k: int, top_p: float, gen: torch.Generator) -> torch.Tensor:
@@ -94,30 +106,21 @@ def keep_top_k(scores: torch.Tensor, top_k: int) -> torch.Tensor:
 
 def sample_probs(p: torch.Tensor, top_p: float, gen: torch.Generator) -> torch.Tensor:
     """:func:`sample` from probabilities p [B, V] (rows summing to 1): one token a row, kept to the nucleus of
-    top_p, by the same rejection."""
-    chosen = todo = None  # todo: the rows still to draw, None while it is all of them
-    for _ in range(REJECTION_ROUNDS):
-        rows = p if todo is None else p.index_select(0, todo)
-        pick = _inverse_cdf(rows, gen)
-        picked_p = rows.gather(1, pick)
-        ok = picked_p > 0
+    top_p, by the same rejection.
+
+    Every row's REJECTION_ROUNDS candidates are drawn at once, from one CDF, and the first kept one is taken:
+    the same law as drawing again after each rejection, without a round of operations for the few rows
+    rejected (at top-p 0.95, 10 rows: 4 steps in 10). Rows with none kept are drawn from the sorted nucleus.
+    """
+    picks = _inverse_cdf(p, gen, REJECTION_ROUNDS)
+    kept = _kept(p.numpy(), p.gather(1, picks).numpy(), top_p)
+    chosen = picks.gather(1, torch.from_numpy(kept.argmax(axis=1))[:, None]).squeeze(1)
+    left = torch.from_numpy(np.flatnonzero(~kept.any(axis=1)))
+    if left.numel():  # a small top_p: the sorted nucleus
+        rows = p.index_select(0, left)
         if top_p < 1.0:
-            ok &= _inside_nucleus(rows, picked_p, top_p)
-        ok, pick = ok.squeeze(1), pick.squeeze(1)
-        if todo is None:  # the first round: usually every row is kept, and no indexing is needed
-            if bool(ok.all()):
-                return pick
-            chosen, todo = pick, (~ok).nonzero().squeeze(1)
-        else:
-            chosen[todo[ok]] = pick[ok]
-            todo = todo[~ok]
-        if not todo.numel():
-            return chosen
-    assert chosen is not None and todo is not None
-    rows = p.index_select(0, todo)
-    if top_p < 1.0:
-        rows = rows * _nucleus_mask(rows, top_p)
-    pick = _inverse_cdf(rows, gen)
-    unlucky = rows.gather(1, pick) == 0  # rounded onto the end of the CDF: take the likeliest instead
-    chosen[todo] = torch.where(unlucky, rows.argmax(dim=-1, keepdim=True), pick).squeeze(1)
+            rows = rows * _nucleus_mask(rows, top_p)
+        pick = _inverse_cdf(rows, gen)
+        unlucky = rows.gather(1, pick) == 0  # rounded onto the end of the CDF: take the likeliest instead
+        chosen[left] = torch.where(unlucky, rows.argmax(dim=-1, keepdim=True), pick).squeeze(1)
     return chosen
