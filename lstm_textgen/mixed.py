@@ -85,7 +85,7 @@ class _Int8Product(nn.Module):
 
 class _Step(nn.Module):
     """:meth:`LSTMNet.step` with one product a layer (both of its matrices at once, from :func:`_cached_step`) and
-    float32 everywhere else. Written for TorchScript: see :func:`_cached_step`."""
+    float32 everywhere else, written for TorchScript (:func:`_script`)."""
 
     def __init__(self, net: LSTMNet, layers: list[nn.Module], decoder: list[nn.Module]) -> None:
         super().__init__()
