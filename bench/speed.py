@@ -57,6 +57,10 @@ def precision_name(dtype: torch.dtype) -> str:
     return next(name for name, d in STEP_DTYPES.items() if d == dtype)
 
 
+# environment variables that make a CPU's libraries run older kernels, as on a CPU without AVX-512 (speed.md)
+ISA_OVERRIDES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "FBGEMM_ENABLE_INSTRUCTIONS")
+
+
 def machine() -> dict:
     """What every figure depends on: the CPU, its bfloat16 / AVX-512 / AVX2 flags, the threads, torch."""
     from lstm_textgen.mixed import int8_available, native_bfloat16
@@ -73,6 +77,8 @@ def machine() -> dict:
         "native_bfloat16": native_bfloat16(torch.device("cpu")),
         "int8_products": int8_available(),
         "threads": torch.get_num_threads(),
+        "aten_kernels": torch.backends.cpu.get_cpu_capability(),  # what ATen runs, below the flags when forced
+        "isa_overrides": {k: os.environ[k] for k in ISA_OVERRIDES if k in os.environ},
         "torch": torch.__version__,
         "auto_precision": precision_name(lt.Options().step_dtype(torch.device("cpu"))),
     }
@@ -527,7 +533,8 @@ def report(result: dict) -> None:
     m, g = result["machine"], result["generation"]
     print(
         f"machine: {m['cpu']}; avx2 {m['avx2']}, avx512f {m['avx512f']}, avx512_bf16 {m['avx512_bf16']}, "
-        f"amx_bf16 {m['amx_bf16']}; {m['threads']} threads; torch {m['torch']}; auto precision: {g['auto']}"
+        f"amx_bf16 {m['amx_bf16']}; ATen kernels {m['aten_kernels']} {m['isa_overrides'] or ''}; "
+        f"{m['threads']} threads; torch {m['torch']}; auto precision: {g['auto']}"
     )
     print(f"generation {N_HEADLINES}x{N_WORDS}, tutorial's algorithm (float32): {g['tutorial_ms']:.0f} ms")
     for p in g["precisions"]:

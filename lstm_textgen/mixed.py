@@ -28,10 +28,14 @@ from .model import HeadlineModel, LSTMNet, LSTMState, StepFn
 
 def native_bfloat16(device: torch.device) -> bool:
     """Whether bfloat16 matrix products run in hardware on ``device`` (a CPU with AVX512-BF16 or AMX, or a GPU
-    that has them); elsewhere they are emulated, and a bfloat16 step would not pay off."""
+    that has them); elsewhere they are emulated, and a bfloat16 step would not pay off. Not on a CPU whose
+    kernels are held to AVX2 or older (``ATEN_CPU_CAPABILITY=avx2``, as bench/speed.py's runs for a CPU without
+    AVX-512 do)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
+        if torch.backends.cpu.get_cpu_capability() in ("DEFAULT", "AVX2"):
+            return False
         probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own checks
         return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
     return False

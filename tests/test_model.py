@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -159,6 +163,16 @@ def test_the_generation_step_is_compiled_once_a_precision_and_reused():
         step = stepper(m, dtype)
         assert isinstance(step, torch.jit.ScriptModule), dtype
         assert stepper(m, dtype) is step
+
+
+def test_no_bfloat16_where_the_kernels_are_held_to_avx2():
+    """ATEN_CPU_CAPABILITY=avx2 stands in for a CPU without AVX-512: generation and training then take the
+    float32/int8 path, whatever this CPU has."""
+    probe = "import torch; from lstm_textgen.mixed import native_bfloat16; print(native_bfloat16(torch.device('cpu')))"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_the_bfloat16_step_follows_the_weights_when_they_change():
