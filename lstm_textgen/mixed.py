@@ -67,10 +67,10 @@ class _Product(nn.Module):
 
     def __init__(self, w: torch.Tensor, b: torch.Tensor) -> None:
         super().__init__()
-        self.w, self.b, self.float32 = w, b, w.dtype == torch.float32
+        self.w, self.b = w, b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.float32:
+        if self.w.dtype == torch.float32:
             return torch.addmm(self.b, x, self.w)
         return torch.mm(x.to(self.w.dtype), self.w).float().add_(self.b)
 
@@ -153,8 +153,7 @@ def _cached_step(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> Ste
         linears.append((net.embedding.weight, net.decoder_bias))
     else:
         linears = [(net.decoder.weight, net.decoder.bias)]
-    params = [t for group in lstm + linears for t in group] + [net.embedding.weight]
-    key = (dtype, tuple((t.data_ptr(), t._version) for t in params))
+    key = tuple((t.data_ptr(), t._version) for t in net.parameters())
     cached = cache.get(str(dtype))
     if cached is not None and cached[0] == key:
         return cached[1]
