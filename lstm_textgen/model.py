@@ -141,7 +141,8 @@ def _dropconnect(weight: torch.Tensor, p: float) -> torch.Tensor:
     n = weight.numel()
     draws = torch.randint(-(2**31), 2**31 - 1, ((n + 3) // 4,), dtype=torch.int32, device=weight.device)
     keep = draws.view(torch.uint8)[:n].view(weight.shape) < threshold
-    return weight * keep * (256 / threshold)
+    # the mask made float and scaled once: a bool mask costs a conversion and a second product forward and back
+    return weight * keep.to(weight.dtype).mul_(256 / threshold)
 
 
 LSTMState = list[tuple[torch.Tensor, torch.Tensor]]
@@ -156,6 +157,73 @@ def next_token_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str =
         logits.float().reshape(t * b, v), targets.t().reshape(t * b), ignore_index=PAD_ID, reduction=reduction
     )
     return nll.view(t, b).t() if reduction == "none" else nll
+
+
+LOSS_CHUNK = 512  # rows of logits a chunk of :class:`_DecoderNLL` holds at once ([512, V] float32)
+
+
+class _DecoderNLL(torch.autograd.Function):
+    """Summed cross-entropy of features x [N, D] through a decoder (weight [V, D], bias [V]) against targets [N],
+    with the gradients computed in the same pass, a chunk of rows at a time, and only they kept for backward.
+
+    The separate decoder and loss write [N, V] logits, their log-softmax, a zeroed gradient of that and two
+    more [N, V] arrays in backward: at a batch of 160 headlines each is some 25 MB, and those passes were 20%
+    of a training step's non-LSTM time (bench/results/speed.md). Here each chunk's logits become its softmax
+    and then its gradient in place. The same arithmetic as ``F.cross_entropy(F.linear(x, weight, bias))``,
+    summed in another order; products in x's dtype (bfloat16 under autocast), the softmax in float32.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor):
+        grads = any(ctx.needs_input_grad[:3])
+        w = weight.to(x.dtype)
+        gx = torch.empty_like(x) if grads else None
+        gw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if grads else None
+        gb = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if grads else None
+        total = torch.zeros((), dtype=torch.float32, device=x.device)
+        with torch.autocast(x.device.type, enabled=False):
+            for i in range(0, x.size(0), LOSS_CHUNK):
+                xc, tc = x[i : i + LOSS_CHUNK], targets[i : i + LOSS_CHUNK, None]
+                if w.dtype == torch.float32:
+                    logits = torch.addmm(bias, xc, w.t())
+                else:
+                    logits = torch.mm(xc, w.t()).float().add_(bias)
+                picked = logits.gather(1, tc)
+                top = logits.amax(dim=1, keepdim=True)
+                e = logits.sub_(top).exp_()  # in place: one [rows, V] array a chunk, never more
+                z = e.sum(dim=1, keepdim=True)
+                total += (z.log() + top - picked).sum()  # -log softmax at the targets
+                if grads:
+                    g = e.div_(z)  # the softmax, then minus the one-hot target: dLoss/dlogits
+                    g.scatter_add_(1, tc, g.new_full(tc.shape, -1.0))
+                    gd = g.to(x.dtype)
+                    torch.mm(gd, w, out=gx[i : i + LOSS_CHUNK])
+                    if gd.dtype == torch.float32:
+                        gw.addmm_(gd.t(), xc)
+                    else:  # bfloat16 products, summed in float32
+                        gw.add_(torch.mm(gd.t(), xc))
+                    gb.add_(g.sum(0))
+        if grads:
+            ctx.save_for_backward(gx, gw.to(weight.dtype), gb.to(bias.dtype))
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor):
+        gx, gw, gb = ctx.saved_tensors
+        return gx * grad.to(gx.dtype), gw * grad, gb * grad, None
+
+
+def decoder_nll(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of time-major features x [T, B, D] decoded by (weight [V, D], bias [V]) against targets
+    [B, T], padding ignored: ``next_token_nll`` of the decoder's logits without ever holding them all
+    (:class:`_DecoderNLL`). Padded positions are left out before the decoder, not after it."""
+    t, b, d = x.shape
+    flat = targets.t().reshape(t * b)
+    real = (flat != PAD_ID).nonzero().squeeze(1)
+    if torch.is_autocast_enabled(x.device.type):
+        x = x.to(torch.get_autocast_dtype(x.device.type))
+    rows = x.reshape(t * b, d).index_select(0, real)
+    return _DecoderNLL.apply(rows, weight, bias, flat.index_select(0, real)) / max(real.numel(), 1)
 
 
 def tutorial_pairs(targets: torch.Tensor) -> torch.Tensor:
@@ -212,10 +280,15 @@ class LSTMNet(nn.Module):
         return layer(x, state)
 
     def forward(
-        self, tokens: torch.Tensor, state: LSTMState | None = None, time_major: bool = False
+        self,
+        tokens: torch.Tensor,
+        state: LSTMState | None = None,
+        time_major: bool = False,
+        targets: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, LSTMState]:
         """tokens [B, T] -> next-token logits [B, T, V] (``time_major``: a contiguous [T, B, V]) and the state
-        after the last step.
+        after the last step. With ``targets`` [B, T]: their mean cross-entropy (padding ignored) instead of the
+        logits, computed without them (:func:`decoder_nll`): what training wants.
 
         Inside, time comes first ([T, B, D]), nn.LSTM's native layout: batch_first would copy at every layer.
         The loss wants time-major logits: a softmax over a transposed view is much slower (speed.md).
@@ -228,15 +301,18 @@ class LSTMNet(nn.Module):
             new_state.append(s)
             last = i == len(self.layers) - 1
             x = _locked_dropout(x, self.cfg.output_dropout if last else self.cfg.hidden_dropout, self.training)
-        logits = self._decode(x)
+        if targets is not None:
+            return decoder_nll(*self._decoder_input(x), targets), new_state
+        logits = F.linear(*self._decoder_input(x))
         return (logits if time_major else logits.transpose(0, 1)), new_state
 
-    def _decode(self, x: torch.Tensor) -> torch.Tensor:
+    def _decoder_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(features, weight, bias) of the decoder's product over the vocabulary."""
         if self.cfg.tie_weights:
             if self.proj is not None:
                 x = self.proj(x)
-            return F.linear(x, self.embedding.weight, self.decoder_bias)
-        return self.decoder(x)
+            return x, self.embedding.weight, self.decoder_bias
+        return x, self.decoder.weight, self.decoder.bias
 
     def step(self, tokens: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
         """One generation step (no dropout): tokens [B] -> logits [B, V].
@@ -253,7 +329,7 @@ class LSTMNet(nn.Module):
             )
             x = h + x if self.cfg.residual and i > 0 else h
             new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
-        return self._decode(x), new_state
+        return F.linear(*self._decoder_input(x)), new_state
 
     def initial_state(self, batch: int) -> LSTMState:
         """The state before the first token: zeros, ([1, B, H], [1, B, H]) a layer."""
@@ -316,9 +392,17 @@ class HeadlineModel(nn.Module):
         self.source: str | None = None  # where it was loaded from, for display
         self.step_cache: dict[str, Any] = {}  # mixed.py's compiled generation steps, one a precision
 
-    def forward(self, tokens: torch.Tensor, state: Any = None, time_major: bool = False) -> tuple[torch.Tensor, Any]:
-        """tokens [B, T] -> (logits [B, T, V], or [T, B, V] with ``time_major``; the state after the last token)."""
-        return self.net(tokens, state, time_major)
+    def forward(
+        self, tokens: torch.Tensor, state: Any = None, time_major: bool = False, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Any]:
+        """tokens [B, T] -> (logits [B, T, V], or [T, B, V] with ``time_major``; the state after the last token).
+        With ``targets`` [B, T]: (their mean cross-entropy, padding ignored; the state), as training wants it."""
+        if targets is None:
+            return self.net(tokens, state, time_major)
+        if isinstance(self.net, TutorialNet):
+            logits, state = self.net(tokens, state, time_major=True)
+            return next_token_nll(logits, targets), state
+        return self.net(tokens, state, targets=targets)
 
     def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """Next-token logits [B, V] after one more token a row (tokens [B]), for generation."""

@@ -448,9 +448,12 @@ def _train_epoch(run: _Run, epoch: int, stop: _StopRequest, show: bool, deadline
         x = pad_batch([run.seqs[i] for i in b]).to(run.device, non_blocking=True)
         inp, tgt = x[:, :-1], x[:, 1:]
         with autocast:
-            logits, _ = run.net(inp, time_major=True)
-        loss = next_token_nll(logits, tgt)
+            if tutorial:  # its logits, for the tutorial's own figure too
+                logits, _ = run.net(inp, time_major=True)
+            else:  # the loss without the [T, B, V] logits (model.decoder_nll)
+                loss, _ = run.net(inp, targets=tgt)
         if tutorial:
+            loss = next_token_nll(logits, tgt)
             nll = pair_nll(logits, tgt)
             pair_sum, pairs = pair_sum + float(nll.sum()), pairs + nll.numel()
         if not torch.isfinite(loss):

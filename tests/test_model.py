@@ -131,6 +131,39 @@ def test_time_major_logits_are_the_batch_first_ones_transposed():
     assert torch.equal(time_major.transpose(0, 1), batch_first)
 
 
+@pytest.mark.parametrize("changes", [{}, {"hidden_dim": 24}, {"tie_weights": False}, {"arch": "tutorial"}])
+@pytest.mark.parametrize("amp", [False, True])
+def test_the_training_loss_is_the_cross_entropy_of_the_logits_with_the_same_gradients(changes, amp, monkeypatch):
+    """The loss training uses (``targets=``: decoder and softmax fused, a chunk of rows at a time) against the
+    plain cross-entropy of the logits: the same value and gradients, padding ignored; under bfloat16 autocast
+    to bfloat16's rounding."""
+    import lstm_textgen.model as model_module
+    from lstm_textgen.model import next_token_nll
+
+    monkeypatch.setattr(model_module, "LOSS_CHUNK", 16)  # several chunks, the last one short
+    torch.manual_seed(0)
+    if changes.get("arch") == "tutorial":
+        cfg = ModelConfig.tutorial(vocab_size=300)
+    else:
+        cfg = ModelConfig(**{"vocab_size": 300, "emb_dim": 16, "hidden_dim": 16, "num_layers": 2, **changes})
+    model = HeadlineModel(cfg)  # dropout off, so both passes see the same network
+    model.eval()
+    tokens = torch.randint(4, 300, (7, 9))
+    tokens[:3, 6:] = 0  # padding
+    inp, tgt = tokens[:, :-1], tokens[:, 1:]
+    grads = []
+    for fused in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = model(inp, targets=tgt)[0] if fused else next_token_nll(model(inp, time_major=True)[0], tgt)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
+    (plain, plain_grads), (fused, fused_grads) = grads
+    assert fused == pytest.approx(plain, rel=1e-4 if amp else 1e-6)
+    for a, b in zip(plain_grads, fused_grads):
+        assert torch.allclose(a, b, rtol=0, atol=(2e-2 if amp else 1e-5) * a.abs().max().item() + 1e-8)
+
+
 @pytest.mark.parametrize("changes", [{}, {"hidden_dim": 24}, {"tie_weights": False}, {"residual": False}])
 def test_generation_step_reads_like_the_sequence_forward(changes):
     """Token by token through step() gives the forward's next-token distribution: exactly in float32, and
