@@ -108,3 +108,29 @@ def test_split_is_deterministic_and_by_content():
     assert set(va) <= set(va3)
     with pytest.raises(ValueError, match=r"val_percent must be in \[0, 100\)"):
         split(texts, 100)
+
+
+def test_batches_hold_one_length_where_a_cut_can_move_and_keep_their_count():
+    """Training's batches: every headline once, as many batches as equal ones would make (so DDP's ranks
+    agree), and a cut moved to the nearest change of length instead of splitting a length between batches."""
+    import random
+
+    import torch
+
+    from lstm_textgen.data import bucketed_batches, padding_share
+
+    lengths = [5] * 150 + [6] * 170 + [7] * 160 + [9] * 20  # equal cuts at 160 would straddle 5|6 and 6|7
+    seqs = [torch.zeros(n, dtype=torch.long) for n in lengths]
+    batches = bucketed_batches(lengths, range(len(lengths)), 160, None)
+    assert len(batches) == 4
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert [sorted({lengths[i] for i in b}) for b in batches[:3]] == [[5], [6], [7]]
+    assert padding_share(seqs, batches[:3]) == 0
+    rng = random.Random(0)
+    for _ in range(50):  # any lengths: the count of equal batches, none empty, none over 1.5 batches
+        n, size = rng.randint(1, 900), rng.randint(1, 200)
+        lengths = [rng.randint(3, 30) for _ in range(n)]
+        batches = bucketed_batches(lengths, range(n), size, rng)
+        assert len(batches) == -(-n // size)
+        assert sorted(i for b in batches for i in b) == list(range(n))
+        assert all(0 < len(b) <= size + 2 * (size // 4) for b in batches)
