@@ -163,39 +163,42 @@ LOSS_CHUNK = 512  # rows of logits a chunk of :class:`_DecoderNLL` holds at once
 
 
 class _DecoderNLL(torch.autograd.Function):
-    """Summed cross-entropy of features x [N, D] through a decoder (weight [V, D], bias [V]) against targets [N],
+    """Mean cross-entropy of features x [N, D] through a decoder (weight [V, D], bias [V]) against targets [N],
     with the gradients computed in the same pass, a chunk of rows at a time, and only they kept for backward.
 
     The separate decoder and loss write [N, V] logits, their log-softmax, a zeroed gradient of that and two
     more [N, V] arrays in backward: at a batch of 160 headlines each is some 25 MB, and those passes were 20%
-    of a training step's non-LSTM time (bench/results/speed.md). Here each chunk's logits become its softmax
-    and then its gradient in place. The same arithmetic as ``F.cross_entropy(F.linear(x, weight, bias))``,
-    summed in another order; products in x's dtype (bfloat16 under autocast), the softmax in float32.
+    of a training step's non-LSTM time (bench/results/speed.md). Here one [chunk, V] array holds each chunk's
+    logits, then its softmax, then its gradient, in place; fresh memory costs page faults at every step. The
+    same arithmetic as ``F.cross_entropy(F.linear(x, weight, bias))``, summed in another order; products in
+    x's dtype (bfloat16 under autocast), the softmax in float32.
     """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor):
         grads = any(ctx.needs_input_grad[:3])
-        w = weight.to(x.dtype)
+        n, w = x.size(0), weight.to(x.dtype)
+        buffer = torch.empty(min(n, LOSS_CHUNK), w.size(0), dtype=torch.float32, device=x.device)
         gx = torch.empty_like(x) if grads else None
         gw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if grads else None
         gb = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if grads else None
         total = torch.zeros((), dtype=torch.float32, device=x.device)
         with torch.autocast(x.device.type, enabled=False):
-            for i in range(0, x.size(0), LOSS_CHUNK):
+            for i in range(0, n, LOSS_CHUNK):
                 xc, tc = x[i : i + LOSS_CHUNK], targets[i : i + LOSS_CHUNK, None]
+                logits = buffer[: xc.size(0)]
                 if w.dtype == torch.float32:
-                    logits = torch.addmm(bias, xc, w.t())
+                    torch.addmm(bias, xc, w.t(), out=logits)
                 else:
-                    logits = torch.mm(xc, w.t()).float().add_(bias)
+                    logits.copy_(torch.mm(xc, w.t())).add_(bias)
                 picked = logits.gather(1, tc)
                 top = logits.amax(dim=1, keepdim=True)
-                e = logits.sub_(top).exp_()  # in place: one [rows, V] array a chunk, never more
+                e = logits.sub_(top).exp_()
                 z = e.sum(dim=1, keepdim=True)
                 total += (z.log() + top - picked).sum()  # -log softmax at the targets
-                if grads:
-                    g = e.div_(z)  # the softmax, then minus the one-hot target: dLoss/dlogits
-                    g.scatter_add_(1, tc, g.new_full(tc.shape, -1.0))
+                if grads:  # dLoss/dlogits: the softmax minus the one-hot target, over n
+                    g = e.mul_(z.reciprocal_().mul_(1 / n))
+                    g.scatter_add_(1, tc, g.new_full(tc.shape, -1 / n))
                     gd = g.to(x.dtype)
                     torch.mm(gd, w, out=gx[i : i + LOSS_CHUNK])
                     if gd.dtype == torch.float32:
@@ -203,14 +206,18 @@ class _DecoderNLL(torch.autograd.Function):
                     else:  # bfloat16 products, summed in float32
                         gw.add_(torch.mm(gd.t(), xc))
                     gb.add_(g.sum(0))
-        if grads:
-            ctx.save_for_backward(gx, gw.to(weight.dtype), gb.to(bias.dtype))
-        return total
+        # made here, neither input nor output: kept on ctx, so that backward may hand them out (below)
+        ctx.grads = (gx, gw.to(weight.dtype), gb.to(bias.dtype)) if grads else None
+        return total / max(n, 1)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor):
-        gx, gw, gb = ctx.saved_tensors
-        return gx * grad.to(gx.dtype), gw * grad, gb * grad, None
+        if ctx.grads is None:
+            raise RuntimeError("decoder_nll: a second backward through the same loss (retain_graph) is not supported")
+        if grad.device.type == "cpu" and float(grad) == 1.0:  # a plain loss.backward(): the gradients as they are,
+            grads, ctx.grads = ctx.grads, None  # not copies; handed out once, since autograd may add into them
+            return (*grads, None)
+        return (*(g * grad.to(g.dtype) for g in ctx.grads), None)
 
 
 def decoder_nll(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -223,7 +230,7 @@ def decoder_nll(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targe
     if torch.is_autocast_enabled(x.device.type):
         x = x.to(torch.get_autocast_dtype(x.device.type))
     rows = x.reshape(t * b, d).index_select(0, real)
-    return _DecoderNLL.apply(rows, weight, bias, flat.index_select(0, real)) / max(real.numel(), 1)
+    return _DecoderNLL.apply(rows, weight, bias, flat.index_select(0, real))
 
 
 def tutorial_pairs(targets: torch.Tensor) -> torch.Tensor:

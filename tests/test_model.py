@@ -164,6 +164,24 @@ def test_the_training_loss_is_the_cross_entropy_of_the_logits_with_the_same_grad
         assert torch.allclose(a, b, rtol=0, atol=(2e-2 if amp else 1e-5) * a.abs().max().item() + 1e-8)
 
 
+def test_the_training_loss_scales_its_gradients_and_refuses_a_second_backward():
+    """A scaled loss (as a loss scaler makes it) scales the fused loss's gradients; a second backward through
+    the same graph is a clear error, not gradients that were already handed out."""
+    torch.manual_seed(0)
+    model = HeadlineModel(ModelConfig(vocab_size=300, emb_dim=16, hidden_dim=16, num_layers=2)).eval()
+    tokens = torch.randint(4, 300, (5, 7))
+    grads = []
+    for scale in (1.0, 3.0):
+        model.zero_grad()
+        (model(tokens[:, :-1], targets=tokens[:, 1:])[0] * scale).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.allclose(b, 3 * a, rtol=1e-5, atol=1e-7) for a, b in zip(*grads))
+    loss = model(tokens[:, :-1], targets=tokens[:, 1:])[0]
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="second backward"):
+        loss.backward()
+
+
 @pytest.mark.parametrize("changes", [{}, {"hidden_dim": 24}, {"tie_weights": False}, {"residual": False}])
 def test_generation_step_reads_like_the_sequence_forward(changes):
     """Token by token through step() gives the forward's next-token distribution: exactly in float32, and
