@@ -8,6 +8,8 @@
 3. The sampler: the nucleus by rejection (``_sample``) vs sorting every row (``_nucleus_mask``).
 4. The app's default request in-process (``app.api_generate``), and the latency floor of gradio_client:
    a bare endpoint that only sleeps 0-60 ms, through the same client and queue as the app.
+5. Training's loss: the decoder and cross-entropy forward and backward on a batch's worth of positions,
+   through [T, B, V] logits (``next_token_nll``) vs fused without them (``decoder_nll``), in turns.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import torch
 import torch.nn.functional as F
-from speed import free_port, median_time
+from speed import free_port, interleaved_medians, median_time
 
 import lstm_textgen as lt
 from lstm_textgen import sampling
@@ -136,6 +138,34 @@ def api(model: lt.HeadlineModel) -> None:
             demo.close()
 
 
+def training_loss(model: lt.HeadlineModel, repeats: int = 15) -> None:
+    """The decoder and the loss at one training step's size (160 headlines x 9 positions, a few padded),
+    forward and backward: the logits and their cross-entropy vs ``decoder_nll``, timed in turns."""
+    from lstm_textgen.model import decoder_nll, next_token_nll
+
+    torch.manual_seed(0)
+    v, d = model.config.vocab_size, model.config.emb_dim
+    weight = torch.nn.Parameter(model.net.embedding.weight.detach().clone())
+    bias = torch.nn.Parameter(torch.zeros(v))
+    x0 = torch.randn(9, 160, d)
+    targets = torch.randint(4, v, (160, 9))
+    targets[:7, 5:] = 0  # padding
+
+    def run(fused: bool) -> None:
+        x = x0.clone().requires_grad_()
+        weight.grad = bias.grad = None
+        if fused:
+            decoder_nll(x, weight, bias, targets).backward()
+        else:
+            next_token_nll(F.linear(x, weight, bias), targets).backward()
+
+    t = interleaved_medians({"logits": lambda: run(False), "fused": lambda: run(True)}, repeats)
+    print(
+        f"training loss, [9 x 160 x {d}] -> {v} words, forward + backward: through the logits "
+        f"{t['logits'] * 1e3:.1f} ms, fused {t['fused'] * 1e3:.1f} ms ({t['logits'] / t['fused']:.2f}x)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "nyt-headlines"), help="model to time")
@@ -145,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     bfloat16_step(model)
     sampler(model)
     api(model)
+    training_loss(model)
     return 0
 
 
