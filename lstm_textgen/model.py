@@ -167,11 +167,11 @@ class _DecoderNLL(torch.autograd.Function):
     with the gradients computed in the same pass, a chunk of rows at a time, and only they kept for backward.
 
     The separate decoder and loss write [N, V] logits, their log-softmax, a zeroed gradient of that and two
-    more [N, V] arrays in backward: at a batch of 160 headlines each is some 25 MB, and those passes were 20%
-    of a training step's non-LSTM time (bench/results/speed.md). Here one [chunk, V] array holds each chunk's
-    logits, then its softmax, then its gradient, in place; fresh memory costs page faults at every step. The
-    same arithmetic as ``F.cross_entropy(F.linear(x, weight, bias))``, summed in another order; products in
-    x's dtype (bfloat16 under autocast), the softmax in float32.
+    more [N, V] arrays in backward: at a batch of 160 headlines each is some 25 MB, and those passes were
+    about 30% of a training step's time outside the LSTM (bench/results/speed.md). Here one [chunk, V] array
+    holds each chunk's logits, then its softmax, then its gradient, in place; fresh memory costs page faults
+    at every step. The same arithmetic as ``F.cross_entropy(F.linear(x, weight, bias))``, summed in another
+    order; products in x's dtype (bfloat16 under autocast), the softmax in float32.
     """
 
     @staticmethod
