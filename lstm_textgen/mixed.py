@@ -147,16 +147,16 @@ def _cached_step(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> Ste
 
     Kept in ``cache`` (the model's ``step_cache``) until a parameter changes: the key holds each one's storage
     and in-place version counter, so training, ``load_state_dict`` or ``.to()`` rebuild it."""
+    key = tuple((t.data_ptr(), t._version) for t in net.parameters())
+    cached = cache.get(str(dtype))
+    if cached is not None and cached[0] == key:  # every request: only this check, nothing rebuilt
+        return cached[1]
     lstm = [(layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0) for layer in net.layers]
     if net.cfg.tie_weights:
         linears = [] if net.proj is None else [(net.proj.weight, net.proj.bias)]
         linears.append((net.embedding.weight, net.decoder_bias))
     else:
         linears = [(net.decoder.weight, net.decoder.bias)]
-    key = tuple((t.data_ptr(), t._version) for t in net.parameters())
-    cached = cache.get(str(dtype))
-    if cached is not None and cached[0] == key:
-        return cached[1]
     hid = net.cfg.hidden_dim
     order = torch.cat([torch.arange(0, 2 * hid), torch.arange(3 * hid, 4 * hid), torch.arange(2 * hid, 3 * hid)])
     scale = lstm[0][0].new_ones(4 * hid, 1)
