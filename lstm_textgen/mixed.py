@@ -12,6 +12,11 @@ the figures).
 - float32: the same arithmetic as :meth:`LSTMNet.step` (which reads first), summed in another order.
 Everything else stays float32: the state, the gates' nonlinearities, the residuals and the logits. The step
 is compiled by TorchScript, which runs its 60-odd small operations without Python's overhead.
+
+The first layer's input is a word's embedding, so its half of that layer's product is a function of the word
+alone: it is computed once for the whole vocabulary, in float32, and a step looks its rows up. The first
+layer's product then covers its state only, half the arithmetic (a [V, 4H] table: 18.6 MB for the bundled
+model; bench/results/speed.md).
 """
 
 from __future__ import annotations
@@ -88,22 +93,24 @@ class _Int8Product(nn.Module):
 
 
 class _Step(nn.Module):
-    """:meth:`LSTMNet.step` with one product a layer (both of its matrices at once, from :func:`_cached_step`) and
-    float32 everywhere else, written for TorchScript (:func:`_script`)."""
+    """:meth:`LSTMNet.step` with one product a layer (both of its matrices at once, from :func:`_cached_step`; the
+    first layer's over its state only, its input's share looked up in ``table``) and float32 everywhere else,
+    written for TorchScript (:func:`_script`)."""
 
-    def __init__(self, net: LSTMNet, layers: list[nn.Module], decoder: list[nn.Module]) -> None:
+    def __init__(self, net: LSTMNet, table: torch.Tensor, layers: list[nn.Module], decoder: list[nn.Module]) -> None:
         super().__init__()
-        self.embedding = net.embedding.weight.detach()
+        self.table = table
         self.layers, self.decoder = nn.ModuleList(layers), nn.ModuleList(decoder)
         self.hidden, self.residual = net.cfg.hidden_dim, net.cfg.residual
 
     def forward(self, tokens: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
-        x = F.embedding(tokens, self.embedding)
+        x = tokens  # the first layer reads its input from the table; x is each later layer's input
         new_state: LSTMState = []
         for i, layer in enumerate(self.layers):
             h, c = state[i][0][0], state[i][1][0]
+            gates = layer(h).add_(F.embedding(tokens, self.table)) if i == 0 else layer(torch.cat([x, h], dim=1))
             # one sigmoid for all four gates: the g rows are stored doubled, and tanh(g) = 2 sigmoid(2g) - 1
-            gates = layer(torch.cat([x, h], dim=1)).sigmoid_()  # [B, 4H], gates i f o g
+            gates = gates.sigmoid_()  # [B, 4H], gates i f o g
             in_, forget, out, g2 = gates.view(-1, 4, self.hidden).unbind(1)
             c = torch.addcmul(forget * c, in_, g2, value=2).sub_(in_)  # f c + i (2 sigmoid(2g) - 1)
             h = out * torch.tanh(c)
@@ -141,12 +148,14 @@ def _pack_int8(rows: torch.Tensor, b: torch.Tensor) -> Any:
 
 
 def _cached_step(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> StepFn:
-    """The compiled step over the weights as it reads them: each layer's two matrices as one [in + H, 4H]
-    matrix in ``dtype`` (gates reordered to i f o g, the g rows doubled) and its two biases summed; the
-    decoder's transposed. For int8, each (matrix, bias) is fbgemm's packed form instead.
+    """The compiled step over the weights as it reads them: each later layer's two matrices as one [in + H, 4H]
+    matrix in ``dtype`` (gates reordered to i f o g, the g rows doubled) and its two biases summed; the first
+    layer's state matrix alone, and its input's share (input matrix and both biases) for every word in a float32
+    table [V, 4H]; the decoder's transposed. For int8, each (matrix, bias) is fbgemm's packed form instead.
 
     Kept in ``cache`` (the model's ``step_cache``) until a parameter changes: the key holds each one's storage
-    and in-place version counter, so training, ``load_state_dict`` or ``.to()`` rebuild it."""
+    and in-place version counter, so training, ``load_state_dict`` or ``.to()`` rebuild it. The table is the
+    same for every precision, so the steps share it."""
     key = tuple((t.data_ptr(), t._version) for t in net.parameters())
     cached = cache.get(str(dtype))
     if cached is not None and cached[0] == key:  # every request: only this check, nothing rebuilt
@@ -162,15 +171,22 @@ def _cached_step(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> Ste
     scale = lstm[0][0].new_ones(4 * hid, 1)
     scale[3 * hid :] = 2  # exact in every dtype: int8 keeps its levels, with a doubled scale a row
     with torch.no_grad():  # as rows [out, in] first: fbgemm packs rows, the other products read columns
-        layers = [
+        w_ih, w_hh, b_ih, b_hh = lstm[0]
+        table = cache.get("table")
+        if table is None or table[0] != key:
+            rows = F.linear(net.embedding.weight.float(), w_ih.float(), (b_ih + b_hh).float())  # [V, 4H]
+            table = (key, (rows[:, order] * scale[:, 0].float()).contiguous())
+            cache["table"] = table
+        layers = [(w_hh[order] * scale, torch.zeros_like(b_ih, dtype=torch.float32))]
+        layers += [
             (torch.cat([w_ih, w_hh], dim=1)[order] * scale, ((b_ih + b_hh)[order] * scale[:, 0]).float())
-            for w_ih, w_hh, b_ih, b_hh in lstm
+            for w_ih, w_hh, b_ih, b_hh in lstm[1:]
         ]
         decoder = [(w, b.float()) for w, b in linears]
         if dtype == torch.qint8:
             products = [[_Int8Product(_pack_int8(w, b)) for w, b in group] for group in (layers, decoder)]
         else:
             products = [[_Product(w.t().contiguous().to(dtype), b) for w, b in group] for group in (layers, decoder)]
-        step = _script(_Step(net, *products))
+        step = _script(_Step(net, table[1], *products))
     cache[str(dtype)] = (key, step)
     return step
