@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .mixed import int8_available, native_bfloat16, stepper
+from .mixed import int8_available, native_bfloat16, stepper, weights_key
 from .model import HeadlineModel, StepFn
 from .sampling import keep_top_k, sample_probs
 from .text import clean, headline_words
@@ -175,23 +175,45 @@ def prepare_prompt(model: HeadlineModel, prompt: str) -> tuple[list[str], list[s
     return ws, unknown, truncated
 
 
-STEPPED_PROMPT = 4  # tokens; a prompt up to this long is fed a step at a time when the step is bfloat16
+STEPPED_PROMPT = 4  # words; a prompt up to this long is fed a step at a time when the step is int8 or bfloat16
+
+
+@torch.inference_mode()
+def _read(
+    model: HeadlineModel, tokens: torch.Tensor, step: StepFn, dtype: torch.dtype, state: Any = None
+) -> tuple[torch.Tensor, Any]:
+    """Tokens [1, T] read from ``state`` (None: the start): logits after the last one, and the state after it.
+
+    All at once through the sequence kernels; but a short prompt goes through the int8 or bfloat16 ``step``,
+    token by token, when generation uses it: for a few tokens that is quicker (bench/results/speed.md).
+    """
+    if dtype == torch.float32 or tokens.size(1) > STEPPED_PROMPT or model.config.arch != "lstm":
+        logits, state = model(tokens, state)
+        return logits[:, -1].float().cpu(), state
+    state = model.initial_state(1) if state is None else state
+    for t in range(tokens.size(1)):
+        logits, state = step(tokens[:, t], state)
+    return logits.float().cpu(), state
 
 
 @torch.inference_mode()
 def _run(model: HeadlineModel, tokens: torch.Tensor, step: StepFn, dtype: torch.dtype) -> tuple[torch.Tensor, Any]:
-    """The prompt [1, T]: logits after its last token, and the state to carry on from.
+    """The prompt [1, T], <bos> first: logits after its last token (a new tensor), and the state to carry on from.
 
-    All at once through the sequence kernels; but a short prompt goes through the bfloat16 ``step``, token
-    by token, when generation uses it: for a few tokens that is quicker (bench/results/speed.md).
+    Every request starts with <bos> from the zero state, so what that gives is read once a precision and kept in
+    the model's ``step_cache`` (like the step, until a weight changes): a request reads only its seed words.
     """
-    if dtype == torch.float32 or tokens.size(1) > STEPPED_PROMPT or model.config.arch != "lstm":
-        logits, state = model(tokens)
-        return logits[:, -1].float().cpu(), state
-    state = model.initial_state(1)
-    for t in range(tokens.size(1)):
-        logits, state = step(tokens[:, t], state)
-    return logits.float().cpu(), state
+    if model.config.arch != "lstm" or model.training:  # the tutorial's model reads a window of words, not a state
+        return _read(model, tokens, step, dtype)
+    name, key = f"after <bos>, {dtype}", weights_key(model.net)
+    kept = model.step_cache.get(name)
+    if kept is None or kept[0] != key:
+        kept = (key, _read(model, tokens[:, :1], step, dtype))
+        model.step_cache[name] = kept
+    logits, state = kept[1]
+    if tokens.size(1) == 1:
+        return logits.clone(), state  # the caller may write over its logits
+    return _read(model, tokens[:, 1:], step, dtype, state)
 
 
 @torch.inference_mode()

@@ -213,6 +213,29 @@ def test_shown_probabilities_are_the_models_own(tiny_model, precision, tolerance
         assert torch.allclose(torch.tensor(h.probs), want, rtol=tolerance, atol=0), (h.probs, want)
 
 
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_the_start_is_read_once_and_follows_the_weights(tiny_model, precision):
+    """Every request starts from <bos>: what it gives is kept, so a request reads only its seed words; the
+    headlines are those of a fresh read, and a changed weight is seen at once."""
+
+    def probs(prompt):
+        r = generate(tiny_model, prompt, num=3, max_words=4, seed=5, precision=precision)
+        return [h.probs for h in r.headlines], _texts(r)
+
+    before = {}
+    for prompt in ("", "trump says"):
+        before[prompt] = probs(prompt)
+        assert any(name.startswith("after <bos>") for name in tiny_model.step_cache)
+        tiny_model.step_cache.clear()
+        assert probs(prompt) == before[prompt]
+    with torch.no_grad():
+        tiny_model.net.layers[0].bias_ih_l0.add_(0.5)  # in place, as an optimizer step changes a weight
+    changed = probs("")
+    tiny_model.step_cache.clear()
+    assert probs("") == changed
+    assert changed[0] != before[""][0]
+
+
 def test_every_headline_gets_a_new_word_whatever_its_seed(tiny_model):
     long_seed = " ".join(["the senate votes on the budget"] * 20)
     for prompt in ("", "trump", long_seed):
