@@ -203,7 +203,7 @@ def _run(model: HeadlineModel, tokens: torch.Tensor, step: StepFn, dtype: torch.
     Every request starts with <bos> from the zero state, so what that gives is read once a precision and kept in
     the model's ``step_cache`` (like the step, until a weight changes): a request reads only its seed words.
     """
-    if model.config.arch != "lstm" or model.training:  # the tutorial's model reads a window of words, not a state
+    if model.config.arch != "lstm" or model.training:  # a window of words, not a state; or dropout at each read
         return _read(model, tokens, step, dtype)
     name, key = f"after <bos>, {dtype}", weights_key(model.net)
     kept = model.step_cache.get(name)

@@ -13,10 +13,10 @@ the figures).
 Everything else stays float32: the state, the gates' nonlinearities, the residuals and the logits. The step
 is compiled by TorchScript, which runs its 60-odd small operations without Python's overhead.
 
-The first layer's input is a word's embedding, so its half of that layer's product is a function of the word
+The first layer's input is a word's embedding, so its share of that layer's product is a function of the word
 alone: it is computed once for the whole vocabulary, in float32, and a step looks its rows up. The first
-layer's product then covers its state only, half the arithmetic (a [V, 4H] table: 18.6 MB for the bundled
-model; bench/results/speed.md).
+layer's product then covers its state only (half the arithmetic for the bundled model, whose embedding is as
+wide as the state), at the cost of a [V, 4H] table: 18.6 MB for the bundled model (bench/results/speed.md).
 """
 
 from __future__ import annotations
@@ -177,13 +177,13 @@ def _cached_step(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> Ste
     scale = lstm[0][0].new_ones(4 * hid, 1)
     scale[3 * hid :] = 2  # exact in every dtype: int8 keeps its levels, with a doubled scale a row
     with torch.no_grad():  # as rows [out, in] first: fbgemm packs rows, the other products read columns
-        w_ih, w_hh, b_ih, b_hh = lstm[0]
+        first_ih, first_hh, first_b_ih, first_b_hh = lstm[0]
         table = cache.get("table")
         if table is None or table[0] != key:
-            rows = F.linear(net.embedding.weight.float(), w_ih.float(), (b_ih + b_hh).float())  # [V, 4H]
-            table = (key, (rows[:, order] * scale[:, 0].float()).contiguous())
+            rows = F.linear(net.embedding.weight.float(), first_ih.float(), (first_b_ih + first_b_hh).float())
+            table = (key, (rows[:, order] * scale[:, 0].float()).contiguous())  # [V, 4H]
             cache["table"] = table
-        layers = [(w_hh[order] * scale, torch.zeros_like(b_ih, dtype=torch.float32))]
+        layers = [(first_hh[order] * scale, torch.zeros(4 * hid, device=first_hh.device))]  # its bias is in the table
         layers += [
             (torch.cat([w_ih, w_hh], dim=1)[order] * scale, ((b_ih + b_hh)[order] * scale[:, 0]).float())
             for w_ih, w_hh, b_ih, b_hh in lstm[1:]
