@@ -192,10 +192,16 @@ def quick_fit_stream(
     """:func:`quick_fit` in a worker thread, as a stream for a page or an API to show: ``{"elapsed": s}`` every
     ``tick_s`` seconds, ``{"elapsed": s, "epoch": row}`` after each epoch (the row has ``samples``), and last
     ``{"elapsed": s, "done": True, "stopped": why, "best": {...}}`` once the model is at ``out``. Closing the
-    stream stops the training at the next batch; an error in training is raised here."""
+    stream stops the training at the next batch; an error in training is raised here. A caller's own
+    ``on_epoch`` and ``should_stop`` are called too, in the training thread."""
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     asked = options.pop("should_stop", None) or (lambda: False)
+    told = options.pop("on_epoch", None) or (lambda row: None)
+
+    def epoch(row: dict[str, Any]) -> None:
+        told(row)
+        events.put(("epoch", row))
 
     def work() -> None:
         try:
@@ -203,7 +209,7 @@ def quick_fit_stream(
                 headlines,
                 out,
                 minutes,
-                on_epoch=lambda row: events.put(("epoch", row)),
+                on_epoch=epoch,
                 should_stop=lambda: stop.is_set() or asked(),
                 **options,
             )

@@ -69,7 +69,8 @@ def test_the_quick_stream_reports_each_epoch_and_closing_it_stops_the_training(t
     from lstm_textgen import DataError, load_headlines, quick_fit_stream
 
     headlines = load_headlines(DATA / "headlines.txt")
-    stream = quick_fit_stream(headlines, tmp_path / "m", 1.0, tick_s=0.2, samples=2)
+    seen = []  # a caller's own on_epoch is called too
+    stream = quick_fit_stream(headlines, tmp_path / "m", 1.0, tick_s=0.2, samples=2, on_epoch=seen.append)
     events = []
     for event in stream:
         events.append(event)
@@ -77,6 +78,7 @@ def test_the_quick_stream_reports_each_epoch_and_closing_it_stops_the_training(t
             stream.close()  # the app's request was cancelled
     epochs = [e["epoch"] for e in events if "epoch" in e]
     assert [r["epoch"] for r in epochs] == [1, 2] and all(len(r["samples"]) == 2 for r in epochs)
+    assert [r["epoch"] for r in seen[:2]] == [1, 2]
     assert all(e["elapsed"] <= f["elapsed"] for e, f in itertools.pairwise(events))
     assert not any(t.name == "quick_fit" for t in threading.enumerate())  # the worker has ended
     model = load_model(tmp_path / "m")
