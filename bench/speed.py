@@ -102,8 +102,8 @@ def tutorial_generate(model: lt.HeadlineModel, prompt: str, n_words: int) -> str
     return string
 
 
-def interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
-    """Median seconds of each function, timed in turns (a, b, c, a, b, c, ...) after a warm-up call each,
+def interleaved_times(fns: dict, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each function at each turn, timed in turns (a, b, c, a, b, c, ...) after a warm-up call each,
     so that a slow minute on this shared machine slows every contender alike."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():
@@ -113,7 +113,12 @@ def interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
+
+
+def interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each function, timed in turns (:func:`interleaved_times`)."""
+    return {name: statistics.median(ts) for name, ts in interleaved_times(fns, repeats).items()}
 
 
 def median_time(fn, repeats: int) -> float:
@@ -162,15 +167,20 @@ def bench_generation(model: lt.HeadlineModel, prompt: str, repeats: int) -> dict
     for p in precisions:
         fns[f"greedy_{p}"] = lambda p=p: ours(model, prompt, temperature=0, precision=p)
         fns[f"sampled_{p}"] = lambda p=p: ours(model, prompt, precision=p)
-    t = interleaved_medians(fns, repeats)
+    turns = interleaved_times(fns, repeats)
+    t = {name: statistics.median(ts) for name, ts in turns.items()}
     auto = precision_name(lt.Options().step_dtype(model.device))
-    out = {"tutorial_ms": t["tutorial"] * 1e3, "auto": auto, "precisions": precisions}
+    out = {"tutorial_ms": t["tutorial"] * 1e3, "auto": auto, "precisions": precisions, "turns": repeats}
     for name in fns:
         if name != "tutorial":
             out[f"ours_{name}_ms"] = t[name] * 1e3
             out[f"speedup_{name}"] = t["tutorial"] / t[name]
+            # each turn's own ratio: how far one turn can fall from the median on this machine
+            ratios = [a / b for a, b in zip(turns["tutorial"], turns[name])]
+            out[f"speedup_{name}_range"] = [min(ratios), max(ratios)]
     for kind in ("greedy", "sampled"):  # what "auto" gives, under the old keys
         out[f"ours_{kind}_ms"], out[f"speedup_{kind}"] = out[f"ours_{kind}_{auto}_ms"], out[f"speedup_{kind}_{auto}"]
+        out[f"speedup_{kind}_range"] = out[f"speedup_{kind}_{auto}_range"]
     return out
 
 
@@ -514,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     result.update(
         {
             "generate_speedup_vs_tutorial": result["generation"]["speedup_sampled"],
+            "generate_speedup_vs_tutorial_range": result["generation"]["speedup_sampled_range"],
             "generate_speedup_vs_tutorial_float32": result["generation"]["speedup_sampled_float32"],
             "api_p50_ms": result["api"]["default"]["p50_ms"],
             "api_p95_ms": result["api"]["default"]["p95_ms"],
@@ -538,10 +549,11 @@ def report(result: dict) -> None:
     )
     print(f"generation {N_HEADLINES}x{N_WORDS}, tutorial's algorithm (float32): {g['tutorial_ms']:.0f} ms")
     for p in g["precisions"]:
+        lo, hi = g[f"speedup_sampled_{p}_range"]
         print(
             f"  ours, {p} products{' (auto)' if p == g['auto'] else ''}: greedy {g[f'ours_greedy_{p}_ms']:.1f} ms "
             f"({g[f'speedup_greedy_{p}']:.1f}x), sampled {g[f'ours_sampled_{p}_ms']:.1f} ms "
-            f"({g[f'speedup_sampled_{p}']:.1f}x)"
+            f"({g[f'speedup_sampled_{p}']:.1f}x; turns {lo:.1f}-{hi:.1f}x)"
         )
     sp = result["step_precision"]
     print(
