@@ -13,7 +13,6 @@ import math
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -808,21 +807,6 @@ def curve_svg(info: dict[str, Any], width: int = 640, height: int = 260) -> str:
 CURVES = [("train_loss", "training", "#2563eb"), ("val_loss", "validation", "#ea580c")]
 
 
-def _throttled(results: Iterator[lt.Generation], every: float) -> Iterator[lt.Generation]:
-    """The first new words at once (what a user waits for), then the growing result at most once per ``every``
-    seconds, and always the finished one."""
-    last = None
-    for result in results:
-        now = time.perf_counter()
-        if (
-            result.done
-            or (last is None and any(h.words for h in result.headlines))
-            or (last is not None and now - last >= every)
-        ):
-            last = now
-            yield result
-
-
 def generate_ui(
     find: Callable[[Any], lt.HeadlineModel], prompt: Any, *values: Any, stream_every: float = STREAM_EVERY_S
 ) -> Iterator[tuple]:
@@ -836,7 +820,7 @@ def generate_ui(
     except gr.Error as e:
         yield error_html(e.message), "", None
         return
-    for result in _throttled(GPU_STREAM(model, prompt, options=opts), stream_every):
+    for result in GPU_STREAM(model, prompt, every=stream_every, options=opts):
         if not result.done:
             yield headlines_html(result), gr.skip(), gr.skip()
         else:
@@ -912,7 +896,7 @@ def api_generate(
     "prompt_words", "unknown_words", "truncated", "seed", "done"}.
     """
     prompt, opts, cut = check_request(prompt, *values)
-    for result in _throttled(GPU_STREAM(model, prompt, options=opts), stream_every):
+    for result in GPU_STREAM(model, prompt, every=stream_every, options=opts):
         data = result.to_dict()
         data["done"] = result.done
         data["truncated"] = result.truncated or cut

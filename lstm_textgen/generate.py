@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,42 +233,72 @@ def _emit_mask(vocab_size: int, allow_eos: bool) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def _choose(
-    logits: torch.Tensor, opts: Options, gen: torch.Generator, mask: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(chosen ids, their model probabilities, top alternatives' probs and ids) for a batch of logits;
-    ``mask`` from :func:`_emit_mask`.
+def _choose(logits: torch.Tensor, opts: Options, gen: torch.Generator, mask: torch.Tensor) -> torch.Tensor:
+    """The chosen ids [B] for a batch of logits [B, V], ``mask`` (from :func:`_emit_mask`) added to them in place.
 
-    ``logits`` are this step's own, and are overwritten with the log-probabilities: every [B, V] array a step
-    writes evicts some of the step's weights from the cache, and the next step reads them back (in place, a
-    request took 4-6% less time; bench/results/speed.md).
+    Drawn from softmax(logits / T) directly (the same as from the log-probabilities over T); what is shown of the
+    choice (its probability, the alternatives) is worked out later, by :func:`_shown`.
     """
-    logp = torch.log_softmax(logits.add_(mask), dim=-1, out=logits)  # the model's own distribution
+    logits.add_(mask)
     if opts.temperature < GREEDY_BELOW:
-        chosen = logp.argmax(dim=-1)
-    else:
-        # the best log-probability lies in [-log V, 0], so even the smallest temperature keeps it finite and
-        # sends only the others to -inf: never inf - inf
-        scores = keep_top_k(torch.mul(logp, 1.0 / opts.temperature), opts.top_k)
-        chosen = sample_probs(torch.softmax(scores, dim=-1, out=scores), opts.top_p, gen)  # :func:`sample`, in place
-    alt_lp, alt_i = torch.topk(logp, min(opts.alternatives, logp.size(-1)), dim=-1)
-    return chosen, logp.gather(1, chosen[:, None]).squeeze(1).exp(), alt_lp.exp(), alt_i
+        return logits.argmax(dim=-1)
+    # the logits are finite (-inf where masked) and 1/T is at most 1e6, so the scores stay finite and the softmax,
+    # which subtracts their maximum, never meets inf - inf
+    scores = keep_top_k(torch.mul(logits, 1.0 / opts.temperature), opts.top_k)
+    return sample_probs(torch.softmax(scores, dim=-1, out=scores), opts.top_p, gen)  # :func:`sample`, in place
 
 
-def stream(model: HeadlineModel, prompt: str = "", **options: Any) -> Iterator[Generation]:
-    """Yield the growing headlines after every step; the last item has ``done=True``.
+@torch.inference_mode()
+def _shown(
+    logits: torch.Tensor, chosen: torch.Tensor, alternatives: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(the chosen words' model probabilities, the top alternatives' probabilities and ids) for a step's masked
+    logits, which are overwritten with the log-probabilities."""
+    logp = torch.log_softmax(logits, dim=-1, out=logits)  # the model's own distribution
+    alt_lp, alt_i = torch.topk(logp, min(alternatives, logp.size(-1)), dim=-1)
+    return logp.gather(1, chosen[:, None]).squeeze(1).exp(), alt_lp.exp(), alt_i
+
+
+PENDING_FLOATS = 2_000_000  # 8 MB: the most logits that wait for their words to be shown
+
+
+def stream(model: HeadlineModel, prompt: str = "", *, every: float = 0.0, **options: Any) -> Iterator[Generation]:
+    """Yield the growing headlines: the first words at once, then after every word (``every`` 0) or at most once
+    per ``every`` seconds; the last item, finished, has ``done=True``.
+
+    Every item is whole: its words, their probabilities and the alternatives. What is shown of a word (the
+    log-softmax, the top alternatives, the lists) is worked out when an item is yielded, for all the words since
+    the last one, so the steps in between run back to back: each step's arrays then meet the next step's
+    weights in the cache less often (bench/results/speed.md, "fifth session").
 
     Raises ValueError (before any work) for an option out of range or a prompt that is not text.
     """
     opts = options.pop("options", None) or make_options(**options)
     if model.vocab is None:
         raise ValueError("the model has no vocabulary; load it with load_model()")
+    if not every >= 0:
+        raise ValueError(f"every must be 0 or more seconds, got {every!r}")
     itos = model.vocab.itos
     prompt_words, unknown, truncated = prepare_prompt(model, prompt)
     seed = opts.seed if opts.seed is not None else secrets.randbits(63)
     gen = torch.Generator().manual_seed(seed)
     headlines = [Headline(prompt_words=list(prompt_words), forms=model.vocab.forms) for _ in range(opts.num)]
     result = Generation(headlines, list(prompt_words), unknown, truncated, seed)
+    pending: list[tuple[list[int], torch.Tensor, torch.Tensor]] = []  # (headlines, chosen ids, logits) a step
+
+    def show() -> None:
+        for members, chosen, logits in pending:
+            p, alt_p, alt_i = _shown(logits, chosen, opts.alternatives)
+            shown = zip(members, chosen.tolist(), p.tolist(), alt_i.tolist(), alt_p.tolist())
+            for idx, tok, prob, alt_ids, alt_probs in shown:
+                h = headlines[idx]
+                if tok == EOS_ID:
+                    h.ended = True
+                    continue
+                h.words.append(itos[tok])
+                h.probs.append(prob)
+                h.alternatives.append([(itos[j], q) for j, q in zip(alt_ids, alt_probs) if q > 0])
+        pending.clear()
 
     prefix = torch.tensor([[BOS_ID, *model.vocab.encode(prompt_words)]], dtype=torch.long)
     device = model.device
@@ -276,38 +307,38 @@ def stream(model: HeadlineModel, prompt: str = "", **options: Any) -> Iterator[G
     logits, state = _run(model, prefix.to(device), step_fn, dtype)
     rows = torch.zeros(opts.num, dtype=torch.long)
     logits, state = logits.index_select(0, rows), model.select_state(state, rows.to(device))
-    active = torch.arange(opts.num)  # which headlines the batch rows belong to
+    active = list(range(opts.num))  # which headlines the batch rows belong to
     masks = {allow: _emit_mask(logits.size(-1), allow) for allow in (False, True)}  # built once a request
-    yield result
+    shown_at, waiting = None, 0  # when an item was last yielded; the logits not shown yet
     for step in range(opts.max_words):
         allow_eos = step >= max(opts.min_words, 1)  # every headline gets a new word, whatever its seed
-        chosen, p, alt_p, alt_i = _choose(logits, opts, gen, masks[allow_eos])
-        keep = []
-        rows = zip(active.tolist(), chosen.tolist(), p.tolist(), alt_i.tolist(), alt_p.tolist())
-        for row, (idx, tok, prob, alt_ids, alt_probs) in enumerate(rows):
-            h = headlines[idx]
-            if tok == EOS_ID:
-                h.ended = True
-                continue
-            h.words.append(itos[tok])
-            h.probs.append(prob)
-            h.alternatives.append([(itos[j], q) for j, q in zip(alt_ids, alt_probs) if q > 0])
-            keep.append(row)
+        chosen = _choose(logits, opts, gen, masks[allow_eos])
+        pending.append((active, chosen, logits))
+        waiting += logits.numel()
+        keep = [row for row, tok in enumerate(chosen.tolist()) if tok != EOS_ID]
         if not keep or step == opts.max_words - 1:
             break
-        yield result
+        now = time.perf_counter()
+        if shown_at is None or now - shown_at >= every:
+            show()
+            shown_at, waiting = now, 0
+            yield result
+        elif waiting >= PENDING_FLOATS:
+            show()
+            waiting = 0
         if len(keep) < len(active):  # finished headlines leave the batch
             sel = torch.tensor(keep, dtype=torch.long)
-            active, chosen = active.index_select(0, sel), chosen.index_select(0, sel)
+            active, chosen = [active[row] for row in keep], chosen.index_select(0, sel)
             state = model.select_state(state, sel.to(device))
         logits, state = _step(step_fn, chosen.to(device), state)
+    show()
     result.done = True
     yield result
 
 
 def generate(model: HeadlineModel, prompt: str = "", **options: Any) -> Generation:
     """All headlines of a request, at once. Options as in :class:`Options`."""
-    *_, last = stream(model, prompt, **options)
+    *_, last = stream(model, prompt, every=math.inf, **options)
     return last
 
 

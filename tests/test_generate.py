@@ -98,12 +98,36 @@ def test_prompt_is_cleaned_like_training_text(tiny_model):
 
 
 def test_streaming_grows_word_by_word_and_ends_like_generate(tiny_model):
-    snapshots = [[list(h.words) for h in r.headlines] for r in stream(tiny_model, "the", num=3, seed=11)]
-    assert snapshots[0] == [[], [], []]
+    """The first words at once, then a word more at each item; every item whole (each word with its probability
+    and alternatives); the last as generate() gives it."""
+    snapshots, whole = [], []
+    for r in stream(tiny_model, "the", num=3, seed=11):
+        snapshots.append([list(h.words) for h in r.headlines])
+        whole.append(all(len(h.words) == len(h.probs) == len(h.alternatives) for h in r.headlines))
+    assert all(whole) and all(len(words) == 1 for words in snapshots[0])
     lengths = [sum(map(len, s)) for s in snapshots]
     assert lengths == sorted(lengths) and len(snapshots) > 3
     final = generate(tiny_model, "the", num=3, seed=11)
     assert snapshots[-1] == [h.words for h in final.headlines]
+
+
+def test_spaced_streams_give_the_first_words_then_the_end_and_the_same_headlines(tiny_model, monkeypatch):
+    """``every``: the first words at once, then at most one item per ``every`` seconds, and the end; the headlines,
+    probabilities and alternatives do not depend on when they are shown (here, after every word's logits)."""
+    import importlib
+
+    g = importlib.import_module("lstm_textgen.generate")  # the module; the package's name is the function
+
+    every_word = generate(tiny_model, "the", num=3, max_words=8, seed=4)
+    items = [
+        [len(h.words) for h in r.headlines] for r in stream(tiny_model, "the", every=60, num=3, max_words=8, seed=4)
+    ]
+    assert len(items) == 2 and items[0] == [1, 1, 1]
+    monkeypatch.setattr(g, "PENDING_FLOATS", 1)  # words shown at every step even between items
+    spaced = list(stream(tiny_model, "the", every=60, num=3, max_words=8, seed=4))[-1]
+    assert [h.to_dict() for h in spaced.headlines] == [h.to_dict() for h in every_word.headlines]
+    with pytest.raises(ValueError, match="every"):
+        next(stream(tiny_model, "the", every=-1))
 
 
 def test_to_dict_is_plain_data(tiny_model):
