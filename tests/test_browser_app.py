@@ -354,7 +354,8 @@ def test_generate_turns_into_stop_while_it_runs(chromium, bundled_url):
     page.locator("#seed-words textarea").fill("the senate")
     page.locator("#generate").click()
     page.locator("#stop").wait_for(state="visible", timeout=10_000)  # a real model writing 400 words: not instant
-    assert not page.locator("#generate").is_visible()
+    # (not asserted here that Generate is hidden: the run can end between the two reads; the page's own record of
+    # its states, below, shows what it showed while running)
     wait_for_run(page, before)
     states = page.evaluate("window.__states")
     assert [True, False] in [list(s) for s in states], states[-10:]  # Stop shown, Generate hidden, while running
