@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .mixed import int8_available, native_bfloat16, stepper, weights_key
+from .mixed import int8_available, native_bfloat16, stepper
 from .model import HeadlineModel, StepFn
 from .sampling import keep_top_k, sample_probs
 from .text import clean, headline_words
@@ -202,14 +202,15 @@ def _run(model: HeadlineModel, tokens: torch.Tensor, step: StepFn, dtype: torch.
     """The prompt [1, T], <bos> first: logits after its last token (a new tensor), and the state to carry on from.
 
     Every request starts with <bos> from the zero state, so what that gives is read once a precision and kept in
-    the model's ``step_cache`` (like the step, until a weight changes): a request reads only its seed words.
+    the model's ``step_cache`` beside the compiled ``step`` it was read with: :func:`mixed.stepper` builds a new
+    step whenever a weight changes, and then the start is read again. A request reads only its seed words.
     """
     if model.config.arch != "lstm" or model.training:  # a window of words, not a state; or dropout at each read
         return _read(model, tokens, step, dtype)
-    name, key = f"after <bos>, {dtype}", weights_key(model.net)
+    name = f"after <bos>, {dtype}"
     kept = model.step_cache.get(name)
-    if kept is None or kept[0] != key:
-        kept = (key, _read(model, tokens[:, :1], step, dtype))
+    if kept is None or kept[0] is not step:
+        kept = (step, _read(model, tokens[:, :1], step, dtype))
         model.step_cache[name] = kept
     logits, state = kept[1]
     if tokens.size(1) == 1:

@@ -67,12 +67,6 @@ def stepper(model: HeadlineModel, dtype: torch.dtype = torch.float32) -> StepFn:
     return _cached_step(net, dtype, model.step_cache)
 
 
-def weights_key(net: nn.Module) -> tuple:
-    """Changes whenever a parameter does (its storage, or its in-place version counter): what a result derived
-    from the weights is kept under in ``step_cache``."""
-    return tuple((t.data_ptr(), t._version) for t in net.parameters())
-
-
 class _Product(nn.Module):
     """x [B, in] times a packed float32 or bfloat16 weight [in, out] plus its bias, in float32 out."""
 
@@ -162,7 +156,7 @@ def _cached_step(net: LSTMNet, dtype: torch.dtype, cache: dict[str, Any]) -> Ste
     Kept in ``cache`` (the model's ``step_cache``) until a parameter changes: the key holds each one's storage
     and in-place version counter, so training, ``load_state_dict`` or ``.to()`` rebuild it. The table is the
     same for every precision, so the steps share it."""
-    key = weights_key(net)
+    key = tuple((t.data_ptr(), t._version) for t in net.parameters())
     cached = cache.get(str(dtype))
     if cached is not None and cached[0] == key:  # every request: only this check, nothing rebuilt
         return cached[1]
