@@ -397,7 +397,7 @@ class HeadlineModel(nn.Module):
         self.vocab: Vocab | None = None
         self.metrics: dict[str, Any] = {}  # metrics.json: see checkpoint.Metrics
         self.source: str | None = None  # where it was loaded from, for display
-        self.step_cache: dict[str, Any] = {}  # mixed.py's compiled generation steps, one a precision, and their table
+        self.step_cache: dict[str, Any] = {}  # generation's: compiled steps and their table (mixed.py), the start
 
     def forward(
         self, tokens: torch.Tensor, state: Any = None, time_major: bool = False, targets: torch.Tensor | None = None
