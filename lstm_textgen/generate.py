@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from . import kernels
 from .mixed import int8_available, native_bfloat16, stepper
 from .model import HeadlineModel, StepFn
 from .sampling import keep_top_k, sample_probs
@@ -31,6 +32,7 @@ MAX_TOP_K = 1_000_000
 NEVER_EMITTED = (PAD_ID, BOS_ID, UNK_ID)
 GREEDY_BELOW = 1e-6  # a temperature this small picks the likeliest word, as 0 does (and avoids 1/T overflow)
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")
+SAMPLERS = ("auto", "torch")
 STEP_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.qint8}
 
 
@@ -115,7 +117,9 @@ class Options:
     """Validated sampling options. Temperature 0 (or below 1e-6) is greedy; top_k 0 and top_p 1 switch those
     filters off. ``precision`` is that of the LSTM's matrix products while sampling: "auto" is int8 on an x86
     CPU, bfloat16 on a GPU that has it, else float32: faster steps, probabilities within a few percent and
-    the same perplexity to 0.1% (mixed.py; bench/results/speed.md)."""
+    the same perplexity to 0.1% (mixed.py; bench/results/speed.md). ``sampler`` "auto" chooses each word with
+    the compiled sampler (kernels.py) where this machine can build it and top_k is 0, else with PyTorch's
+    operations, as "torch" always does: the same rule, the same words for the same seed but in rare ties."""
 
     # defaults: the most varied setting whose samples a judge model finds as fluent as real headlines
     # (bench/results/quality.md, "Sampling defaults")
@@ -128,6 +132,7 @@ class Options:
     alternatives: int = 5
     min_words: int = 0  # no <eos> before this many new words
     precision: str = "auto"
+    sampler: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "num", _check_int("num", self.num, 1, MAX_NUM))
@@ -141,6 +146,12 @@ class Options:
             object.__setattr__(self, "seed", _check_int("seed", self.seed, 0, 2**63 - 1))
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+
+    def compiled_sampler(self, vocab_size: int) -> bool:
+        """Whether the words are chosen by the compiled sampler (kernels.py), which covers top_k 0 only."""
+        return self.sampler == "auto" and (self.top_k == 0 or self.top_k >= vocab_size) and kernels.available()
 
     def step_dtype(self, device: torch.device) -> torch.dtype:
         """The dtype of the generation step's matrix products on ``device`` (torch.qint8: int8)."""
@@ -267,10 +278,11 @@ def stream(model: HeadlineModel, prompt: str = "", *, every: float = 0.0, **opti
     """Yield the growing headlines: the first words at once, then after every word (``every`` 0) or at most once
     per ``every`` seconds; the last item, finished, has ``done=True``.
 
-    Every item is whole: its words, their probabilities and the alternatives. What is shown of a word (the
-    log-softmax, the top alternatives, the lists) is worked out when an item is yielded, for all the words since
-    the last one, so the steps in between run back to back: each step's arrays then meet the next step's
-    weights in the cache less often (bench/results/speed.md, "fifth session").
+    Every item is whole: its words, their probabilities and the alternatives. The compiled sampler works out
+    what is shown of a word as it chooses it; with PyTorch's operations that (the log-softmax, the top
+    alternatives) waits until an item is yielded, for all the words since the last one, so that the steps in
+    between run back to back: each step's arrays then meet the next step's weights in the cache less often
+    (bench/results/speed.md, "fifth session"). The lists are built when an item is yielded, either way.
 
     Raises ValueError (before any work) for an option out of range or a prompt that is not text.
     """
@@ -285,11 +297,12 @@ def stream(model: HeadlineModel, prompt: str = "", *, every: float = 0.0, **opti
     gen = torch.Generator().manual_seed(seed)
     headlines = [Headline(prompt_words=list(prompt_words), forms=model.vocab.forms) for _ in range(opts.num)]
     result = Generation(headlines, list(prompt_words), unknown, truncated, seed)
-    pending: list[tuple[list[int], torch.Tensor, torch.Tensor]] = []  # (headlines, chosen ids, logits) a step
+    # a step's (headlines, chosen ids, what is shown: its logits to work it out from, or (p, alt_p, alt_i))
+    pending: list[tuple[list[int], torch.Tensor, Any]] = []
 
     def show() -> None:
-        for members, chosen, logits in pending:
-            p, alt_p, alt_i = _shown(logits, chosen, opts.alternatives)
+        for members, chosen, shown in pending:
+            p, alt_p, alt_i = _shown(shown, chosen, opts.alternatives) if torch.is_tensor(shown) else shown
             shown = zip(members, chosen.tolist(), p.tolist(), alt_i.tolist(), alt_p.tolist())
             for idx, tok, prob, alt_ids, alt_probs in shown:
                 h = headlines[idx]
@@ -310,12 +323,18 @@ def stream(model: HeadlineModel, prompt: str = "", *, every: float = 0.0, **opti
     logits, state = logits.index_select(0, rows), model.select_state(state, rows.to(device))
     active = list(range(opts.num))  # which headlines the batch rows belong to
     masks = {allow: _emit_mask(logits.size(-1), allow) for allow in (False, True)}  # built once a request
+    compiled = opts.compiled_sampler(logits.size(-1))
+    temperature = None if opts.temperature < GREEDY_BELOW else opts.temperature
     shown_at, waiting = None, 0  # when an item was last yielded; the logits not shown yet
     for step in range(opts.max_words):
         allow_eos = step >= max(opts.min_words, 1)  # every headline gets a new word, whatever its seed
-        chosen = _choose(logits, opts, gen, masks[allow_eos])
-        pending.append((active, chosen, logits))
-        waiting += logits.numel()
+        if compiled:
+            chosen, *shown = kernels.pick(logits, masks[allow_eos], temperature, opts.top_p, opts.alternatives, gen)
+            pending.append((active, chosen, tuple(shown)))
+        else:
+            chosen = _choose(logits, opts, gen, masks[allow_eos])
+            pending.append((active, chosen, logits))
+            waiting += logits.numel()
         keep = [row for row, tok in enumerate(chosen.tolist()) if tok != EOS_ID]
         if not keep or step == opts.max_words - 1:
             break

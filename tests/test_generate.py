@@ -111,20 +111,20 @@ def test_streaming_grows_word_by_word_and_ends_like_generate(tiny_model):
     assert snapshots[-1] == [h.words for h in final.headlines]
 
 
-def test_spaced_streams_give_the_first_words_then_the_end_and_the_same_headlines(tiny_model, monkeypatch):
+@pytest.mark.parametrize("sampler", ["auto", "torch"])
+def test_spaced_streams_give_the_first_words_then_the_end_and_the_same_headlines(tiny_model, monkeypatch, sampler):
     """``every``: the first words at once, then at most one item per ``every`` seconds, and the end; the headlines,
     probabilities and alternatives do not depend on when they are shown (here, after every word's logits)."""
     import importlib
 
     g = importlib.import_module("lstm_textgen.generate")  # the module; the package's name is the function
 
-    every_word = generate(tiny_model, "the", num=3, max_words=8, seed=4)
-    items = [
-        [len(h.words) for h in r.headlines] for r in stream(tiny_model, "the", every=60, num=3, max_words=8, seed=4)
-    ]
+    kw = {"num": 3, "max_words": 8, "seed": 4, "sampler": sampler}
+    every_word = generate(tiny_model, "the", **kw)
+    items = [[len(h.words) for h in r.headlines] for r in stream(tiny_model, "the", every=60, **kw)]
     assert len(items) == 2 and items[0] == [1, 1, 1]
     monkeypatch.setattr(g, "PENDING_FLOATS", 1)  # words shown at every step even between items
-    spaced = list(stream(tiny_model, "the", every=60, num=3, max_words=8, seed=4))[-1]
+    spaced = list(stream(tiny_model, "the", every=60, **kw))[-1]
     assert [h.to_dict() for h in spaced.headlines] == [h.to_dict() for h in every_word.headlines]
     with pytest.raises(ValueError, match="every"):
         next(stream(tiny_model, "the", every=-1))

@@ -1,0 +1,169 @@
+"""The compiled sampler (kernels.c): built with the machine's C compiler at first use, kept in a cache folder,
+loaded with ctypes. Where it cannot be built (no compiler), generation samples with PyTorch's operations
+instead, the same rule, about a fifth slower a request (bench/results/speed.md).
+
+Why C: a step's choice through PyTorch is some fifteen passes over [rows, vocabulary] and as many operator
+calls; on a CPU without AVX-512 that was more time than the LSTM's five layers. The C version makes three or
+four passes a row that stay in the cache, and it also works out what each word shows (its probability and the
+top alternatives at temperature 1).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+
+from .sampling import REJECTION_ROUNDS
+
+SOURCE = Path(__file__).with_name("kernels.c")
+MAX_ALTERNATIVES = 32  # kernels.c's MAX_K
+CANDIDATES = REJECTION_ROUNDS  # draws a row before the sorted nucleus
+BLOCK = 64  # kernels.c's BLOCK
+# value-safe optimisations only: no -ffast-math, which would assume away the -inf of masked tokens
+FLAGS = ["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros", "-fno-trapping-math", "-fPIC", "-shared"]
+
+_lock = threading.Lock()
+_loaded: list[ctypes.CDLL | None] = []  # filled once: the library, or None where it cannot be built
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), (sysconfig.get_config_var("CC") or "").split(" ")[0], "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def arch_flags() -> list[str]:
+    """The instruction set to compile for: the one ATen's kernels run (``torch.backends.cpu``), so that a CPU held
+    to AVX2 (``ATEN_CPU_CAPABILITY=avx2``, as bench/speed.py's runs for CPUs without AVX-512) gets AVX2 code."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return ["-mcpu=native"]
+    return {"DEFAULT": [], "AVX2": ["-march=x86-64-v3"]}.get(torch.backends.cpu.get_cpu_capability(), ["-march=native"])
+
+
+def _cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lstm_textgen"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        if os.access(base, os.W_OK):
+            return base
+    except OSError:
+        pass
+    fallback = Path(tempfile.gettempdir()) / f"lstm_textgen-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback
+
+
+def _build() -> tuple[ctypes.CDLL | None, str]:
+    """(the library, "") or (None, why not)."""
+    cc = _compiler()
+    if cc is None:
+        return None, "no C compiler found (set CC, or install gcc or clang)"
+    source = SOURCE.read_bytes()
+    errors = []
+    for arch in (arch_flags(), []):  # an -march the compiler does not know: the baseline instead
+        flags = FLAGS + arch
+        key = hashlib.sha256(source + repr((cc, flags, platform.machine(), sys.platform)).encode()).hexdigest()[:16]
+        target = _cache_dir() / f"kernels-{key}.so"
+        if not target.exists():
+            partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}")
+            try:
+                run = subprocess.run([cc, *flags, "-o", str(partial), str(SOURCE)], capture_output=True, timeout=120)
+            except (OSError, subprocess.SubprocessError) as e:
+                errors.append(f"{cc} {' '.join(arch)}: {e}")
+                continue
+            if run.returncode != 0:
+                errors.append(f"{cc} {' '.join(arch)}: {run.stderr.decode(errors='replace').strip()[-500:]}")
+                partial.unlink(missing_ok=True)
+                continue
+            os.replace(partial, target)  # whole or absent, whatever else builds it at the same time
+        try:
+            lib = ctypes.CDLL(str(target))  # a CDLL call releases the GIL: other requests run meanwhile
+        except OSError as e:
+            errors.append(f"loading {target}: {e}")
+            continue
+        p, i64, f32, ci = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
+        lib.lt_pick.argtypes = [p, p, i64, i64, ci, f32, f32, p, ci, ci, p, p, p, p, p]
+        lib.lt_pick.restype = None
+        return lib, ""
+    return None, "; ".join(errors)
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled sampler, built at the first call of the process (about half a second; later processes load
+    it from the cache), or None, with one warning, where it cannot be built."""
+    if not _loaded:
+        with _lock:
+            if not _loaded:
+                lib, why = _build()
+                if lib is None:
+                    why = f"lstm_textgen: sampling with PyTorch's operations, not the compiled sampler: {why}"
+                    warnings.warn(why, RuntimeWarning, stacklevel=2)
+                _loaded.append(lib)
+    return _loaded[0]
+
+
+def available() -> bool:
+    """Whether generation can use the compiled sampler on this machine (builds it on first call)."""
+    return library() is not None
+
+
+def pick(
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    temperature: float | None,
+    top_p: float,
+    alternatives: int,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(chosen ids [B], their probabilities [B], the top ``alternatives`` probabilities [B, K] and ids [B, K]) for
+    logits [B, V] plus ``mask`` [V]: drawn at ``temperature`` within the nucleus of ``top_p``, or the likeliest
+    with temperature None. Probabilities are the model's (temperature 1), as shown with each word."""
+    lib = library()
+    if lib is None:
+        raise RuntimeError("the compiled sampler is not available on this machine")
+    if not 0 <= alternatives <= MAX_ALTERNATIVES:
+        raise ValueError(f"alternatives must be from 0 to {MAX_ALTERNATIVES}, got {alternatives}")
+    logits = logits.detach().to("cpu", torch.float32).contiguous()
+    mask = mask.to(torch.float32).contiguous()
+    rows, vocab = logits.shape
+    if mask.shape != (vocab,):
+        raise ValueError(f"mask must have shape ({vocab},), got {tuple(mask.shape)}")
+    greedy = temperature is None
+    work = torch.empty(2 * vocab + vocab // BLOCK + 1)
+
+    def run(logits: torch.Tensor, u: torch.Tensor, candidates: int) -> tuple[torch.Tensor, ...]:
+        rows = logits.size(0)
+        chosen, prob = torch.empty(rows, dtype=torch.long), torch.empty(rows)
+        alt_i, alt_p = torch.empty(rows, alternatives, dtype=torch.long), torch.empty(rows, alternatives)
+        lib.lt_pick(
+            logits.data_ptr(), mask.data_ptr(), rows, vocab, int(greedy), 1.0 if greedy else 1.0 / temperature,
+            top_p, u.data_ptr(), candidates, alternatives, work.data_ptr(),
+            chosen.data_ptr(), prob.data_ptr(), alt_i.data_ptr(), alt_p.data_ptr(),
+        )  # fmt: skip
+        return chosen, prob, alt_p, alt_i
+
+    # the random numbers as sampling.sample draws them: CANDIDATES a row, then one for each row left
+    u = torch.empty(rows, 1) if greedy else torch.rand(rows, CANDIDATES, generator=gen)
+    out = run(logits, u, CANDIDATES)
+    left = (out[0] < 0).nonzero().squeeze(1)
+    if left.numel():  # a small top_p: those rows from the sorted nucleus
+        again = run(logits.index_select(0, left), torch.rand(left.numel(), 1, generator=gen), 0)
+        for whole, part in zip(out, again):
+            whole[left] = part
+    return out
+
+
+__all__ = ["available", "library", "pick"]
