@@ -61,7 +61,7 @@ def field_values(cls: type, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _add_generation_flags(p: argparse.ArgumentParser) -> None:
-    from .generate import MAX_NUM, MAX_WORDS, PRECISIONS, Options
+    from .generate import MAX_NUM, MAX_WORDS, PRECISIONS, SAMPLERS, Options
 
     d = Options()
     p.add_argument(
@@ -103,6 +103,14 @@ def _add_generation_flags(p: argparse.ArgumentParser) -> None:
         default=d.precision,
         help="precision of the LSTM's products while generating: auto = int8 on an x86 CPU, bfloat16 on a GPU "
         "that has it, else float32 (the faster choices change perplexity by under 0.1%%) (default auto)",
+    )
+    p.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=d.sampler,
+        help="what chooses each word: auto = the compiled sampler where this machine has a C compiler and top-k is "
+        "off, else PyTorch's operations; torch = PyTorch's operations always (the same words for a seed) "
+        "(default auto)",
     )
 
 
@@ -256,6 +264,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         seed=args.seed,
         precision=args.precision,
+        sampler=args.sampler,
     )
     model = load_model(_checkpoint_arg(args.checkpoint), device=args.device)
     result = generate(model, args.prompt, options=opts)
