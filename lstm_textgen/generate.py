@@ -119,7 +119,8 @@ class Options:
     CPU, bfloat16 on a GPU that has it, else float32: faster steps, probabilities within a few percent and
     the same perplexity to 0.1% (mixed.py; bench/results/speed.md). ``sampler`` "auto" chooses each word with
     the compiled sampler (kernels.py) where this machine can build it and top_k is 0, else with PyTorch's
-    operations, as "torch" always does: the same rule, the same words for the same seed but in rare ties."""
+    operations, as "torch" always does: the same rule and random numbers, so the same words for a seed (unless
+    float rounding puts a number on the edge between two words: not seen in tests/test_kernels.py)."""
 
     # defaults: the most varied setting whose samples a judge model finds as fluent as real headlines
     # (bench/results/quality.md, "Sampling defaults")
@@ -301,8 +302,8 @@ def stream(model: HeadlineModel, prompt: str = "", *, every: float = 0.0, **opti
     pending: list[tuple[list[int], torch.Tensor, Any]] = []
 
     def show() -> None:
-        for members, chosen, shown in pending:
-            p, alt_p, alt_i = _shown(shown, chosen, opts.alternatives) if torch.is_tensor(shown) else shown
+        for members, chosen, what in pending:
+            p, alt_p, alt_i = _shown(what, chosen, opts.alternatives) if torch.is_tensor(what) else what
             shown = zip(members, chosen.tolist(), p.tolist(), alt_i.tolist(), alt_p.tolist())
             for idx, tok, prob, alt_ids, alt_probs in shown:
                 h = headlines[idx]
