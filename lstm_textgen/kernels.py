@@ -1,11 +1,12 @@
 """The compiled sampler (kernels.c): built with the machine's C compiler at first use, kept in a cache folder,
 loaded with ctypes. Where it cannot be built (no compiler), generation samples with PyTorch's operations
-instead, the same rule, about a fifth slower a request (bench/results/speed.md).
+instead: the same rule and the same words for a seed, a request about a quarter slower (bench/results/speed.md,
+"sixth session").
 
 Why C: a step's choice through PyTorch is some fifteen passes over [rows, vocabulary] and as many operator
-calls; on a CPU without AVX-512 that was more time than the LSTM's five layers. The C version makes three or
-four passes a row that stay in the cache, and it also works out what each word shows (its probability and the
-top alternatives at temperature 1).
+calls; on a CPU without AVX-512 that took about as long as the int8 products of the LSTM's five layers and
+decoder. The C version makes three or four passes a row that stay in the cache, and it also works out what each
+word shows (its probability and the top alternatives at temperature 1).
 """
 
 from __future__ import annotations
