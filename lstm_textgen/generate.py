@@ -19,7 +19,7 @@ import torch
 from . import kernels
 from .mixed import int8_available, native_bfloat16, stepper
 from .model import HeadlineModel, StepFn
-from .sampling import keep_top_k, sample_probs
+from .sampling import sample
 from .text import clean, headline_words
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -119,8 +119,8 @@ class Options:
     CPU, bfloat16 on a GPU that has it, else float32: faster steps, probabilities within a few percent and
     the same perplexity to 0.1% (mixed.py; bench/results/speed.md). ``sampler`` "auto" chooses each word with
     the compiled sampler (kernels.py) where this machine can build it and top_k is 0, else with PyTorch's
-    operations, as "torch" always does: the same rule and random numbers, so the same words for a seed (unless
-    float rounding puts a number on the edge between two words: not seen in tests/test_kernels.py)."""
+    operations, as "torch" always does: the same rule and random numbers, so the same words for a seed (but
+    where float rounding puts a draw on the edge between two words: 1 draw in 30,000, speed.md)."""
 
     # defaults: the most varied setting whose samples a judge model finds as fluent as real headlines
     # (bench/results/quality.md, "Sampling defaults")
@@ -257,8 +257,7 @@ def _choose(logits: torch.Tensor, opts: Options, gen: torch.Generator, mask: tor
         return logits.argmax(dim=-1)
     # the logits are finite (-inf where masked) and 1/T is at most 1e6, so the scores stay finite and the softmax,
     # which subtracts their maximum, never meets inf - inf
-    scores = keep_top_k(torch.mul(logits, 1.0 / opts.temperature), opts.top_k)
-    return sample_probs(torch.softmax(scores, dim=-1, out=scores), opts.top_p, gen)  # :func:`sample`, in place
+    return sample(torch.mul(logits, 1.0 / opts.temperature), opts.top_k, opts.top_p, gen)
 
 
 @torch.inference_mode()

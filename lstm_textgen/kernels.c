@@ -54,12 +54,14 @@ static float scale_max(const float *restrict l, const float *restrict mask, int6
     return m;
 }
 
-/* e[i] = exp(e[i] - m), bs[b] = the sum of block b; returns the sum of all. */
-static float exp_blocks(float *restrict e, int64_t V, float m, float *restrict bs) {
-    float total = 0.0f;
+/* e[i] = exp(e[i] - m), bs[b] = the sum of block b; returns the sum of all. The running sums are double, as
+   PyTorch's cumulative sum accumulates, so that a draw lands on the same word as sampling.sample's but where
+   float rounding puts it on the edge between two: 1 draw in 30,000 from a flat distribution (speed.md). */
+static double exp_blocks(float *restrict e, int64_t V, float m, double *restrict bs) {
+    double total = 0.0;
     for (int64_t lo = 0, b = 0; lo < V; lo += BLOCK, b++) {
         int64_t hi = lo + BLOCK < V ? lo + BLOCK : V;
-        float acc = 0.0f;
+        float acc = 0.0f;  /* 64 terms: float is exact enough here, and twice as fast */
         for (int64_t i = lo; i < hi; i++) {
             float v = exp_nonpos(e[i] - m);
             e[i] = v;
@@ -73,9 +75,9 @@ static float exp_blocks(float *restrict e, int64_t V, float m, float *restrict b
 
 /* The token at which the running sum of e first exceeds t (the inverse CDF); the last token of the vocabulary
    when rounding leaves t at the end (its e may be 0: callers reject that). */
-static int64_t invert(const float *e, const float *bs, int64_t V, float t) {
+static int64_t invert(const float *e, const double *bs, int64_t V, double t) {
     int64_t nb = (V + BLOCK - 1) / BLOCK, b = 0;
-    float run = 0.0f;
+    double run = 0.0;
     while (b < nb - 1 && run + bs[b] <= t) run += bs[b++];
     int64_t i = b * BLOCK, hi = i + BLOCK < V ? i + BLOCK : V;
     for (; i < hi - 1; i++) {
@@ -86,8 +88,8 @@ static int64_t invert(const float *e, const float *bs, int64_t V, float t) {
 }
 
 /* The mass of the tokens likelier than q. */
-static float likelier(const float *restrict e, int64_t V, float q) {
-    float acc = 0.0f;
+static double likelier(const float *restrict e, int64_t V, float q) {
+    double acc = 0.0;
     for (int64_t i = 0; i < V; i++) acc += e[i] > q ? e[i] : 0.0f;
     return acc;
 }
@@ -99,19 +101,19 @@ static int descending(const void *a, const void *b) {
 
 /* A draw from the nucleus itself (sampling._nucleus_mask): the smallest set of likeliest tokens whose mass
    reaches top_p, ties at its edge included. For the rows whose R candidates all fell outside it (a small top_p). */
-static int64_t sorted_nucleus(const float *e, int64_t V, float total, float top_p, float u, float *sorted) {
+static int64_t sorted_nucleus(const float *e, int64_t V, double total, float top_p, float u, float *sorted) {
     memcpy(sorted, e, (size_t)V * sizeof *sorted);
     qsort(sorted, (size_t)V, sizeof *sorted, descending);
     int64_t size = 0;
-    float before = 0.0f;
+    double before = 0.0, kept = 0.0;
     while (size < V && before < top_p * total) before += sorted[size++];
-    float edge = sorted[size > 0 ? size - 1 : 0], kept = 0.0f, best = -1.0f;
+    float edge = sorted[size > 0 ? size - 1 : 0], best = -1.0f;
     int64_t likeliest = 0;
     for (int64_t i = 0; i < V; i++) {
         if (e[i] >= edge) kept += e[i];
         if (e[i] > best) best = e[i], likeliest = i;
     }
-    float t = u * kept, run = 0.0f;
+    double t = u * kept, run = 0.0;
     for (int64_t i = 0; i < V; i++)
         if (e[i] >= edge && e[i] > 0.0f && (run += e[i]) > t) return i;
     return likeliest; /* rounding left t at the end */
@@ -149,10 +151,12 @@ static float exp_sum(const float *restrict l, const float *restrict mask, int64_
      number a row to draw from the sorted nucleus (what sampling.sample does for the rows left, after it);
    - prob[b], alt_i/alt_p [B, K]: the chosen token's probability and the K likeliest tokens' (ids and
      probabilities), at temperature 1, as shown with each word; a row's unused slots get probability 0.
-   work: 2 V + V / BLOCK + 1 floats. K at most MAX_K. */
+   work: 2 V floats; blocks: V / BLOCK + 1 doubles. K at most MAX_K. */
 void lt_pick(const float *l, const float *mask, int64_t B, int64_t V, int greedy, float inv_t, float top_p,
-             const float *u, int R, int K, float *work, int64_t *chosen, float *prob, int64_t *alt_i, float *alt_p) {
-    float *e = work, *bs = work + V, *sorted = work + V + V / BLOCK + 1;
+             const float *u, int R, int K, float *work, double *blocks, int64_t *chosen, float *prob, int64_t *alt_i,
+             float *alt_p) {
+    float *e = work, *sorted = work + V;
+    double *bs = blocks;
     int64_t ti[MAX_K];
     float tv[MAX_K];
     int k_top = K < 1 ? 1 : K;  /* the likeliest token is needed even when no alternative is */
@@ -160,10 +164,10 @@ void lt_pick(const float *l, const float *mask, int64_t B, int64_t V, int greedy
         int n = top(l, mask, V, k_top, ti, tv);
         int64_t c = ti[0];
         if (!greedy) {
-            float total = exp_blocks(e, V, scale_max(l, mask, V, inv_t, e), bs);
+            double total = exp_blocks(e, V, scale_max(l, mask, V, inv_t, e), bs);
             c = -1;
             for (int r = 0; r < R && c < 0; r++) {
-                int64_t i = invert(e, bs, V, u[r] * total);
+                int64_t i = invert(e, bs, V, (double)u[r] * total);
                 float q = e[i];
                 if (q > 0.0f && (top_p >= 1.0f || q > (1.0f - top_p + 1e-6f) * total ||
                                  likelier(e, V, q) < top_p * total))

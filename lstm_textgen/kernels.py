@@ -96,7 +96,7 @@ def _build() -> tuple[ctypes.CDLL | None, str]:
             errors.append(f"loading {target}: {e}")
             continue
         p, i64, f32, ci = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
-        lib.lt_pick.argtypes = [p, p, i64, i64, ci, f32, f32, p, ci, ci, p, p, p, p, p]
+        lib.lt_pick.argtypes = [p, p, i64, i64, ci, f32, f32, p, ci, ci, p, p, p, p, p, p]
         lib.lt_pick.restype = None
         return lib, ""
     return None, "; ".join(errors)
@@ -143,7 +143,7 @@ def pick(
     if mask.shape != (vocab,):
         raise ValueError(f"mask must have shape ({vocab},), got {tuple(mask.shape)}")
     greedy = temperature is None
-    work = torch.empty(2 * vocab + vocab // BLOCK + 1)
+    work, blocks = torch.empty(2 * vocab), torch.empty(vocab // BLOCK + 1, dtype=torch.float64)
 
     def run(logits: torch.Tensor, u: torch.Tensor, candidates: int) -> tuple[torch.Tensor, ...]:
         rows = logits.size(0)
@@ -151,7 +151,7 @@ def pick(
         alt_i, alt_p = torch.empty(rows, alternatives, dtype=torch.long), torch.empty(rows, alternatives)
         lib.lt_pick(
             logits.data_ptr(), mask.data_ptr(), rows, vocab, int(greedy), 1.0 if greedy else 1.0 / temperature,
-            top_p, u.data_ptr(), candidates, alternatives, work.data_ptr(),
+            top_p, u.data_ptr(), candidates, alternatives, work.data_ptr(), blocks.data_ptr(),
             chosen.data_ptr(), prob.data_ptr(), alt_i.data_ptr(), alt_p.data_ptr(),
         )  # fmt: skip
         return chosen, prob, alt_p, alt_i
