@@ -1,4 +1,4 @@
-/* The sampler of lstm_textgen/generate.py in one pass of C a step (lstm_textgen/kernels.py builds and loads it).
+/* The sampler of lstm_textgen/generate.py in one call of C a step (lstm_textgen/kernels.py builds and loads it).
 
    Through PyTorch's operations a step's choice costs some fifteen passes over [rows, vocabulary] and as many
    operator calls: the temperature, the softmax, the cumulative sum, the nucleus check, then the log-softmax and
@@ -162,6 +162,10 @@ void lt_pick(const float *l, const float *mask, int64_t B, int64_t V, int greedy
     int k_top = K < 1 ? 1 : K;  /* the likeliest token is needed even when no alternative is */
     for (int64_t b = 0; b < B; b++, l += V, u += R > 0 ? R : 1) {
         int n = top(l, mask, V, k_top, ti, tv);
+        if (n == 0) { /* every token masked: nothing to draw (generate's masks always leave the words) */
+            chosen[b] = -1;
+            continue;
+        }
         int64_t c = ti[0];
         if (!greedy) {
             double total = exp_blocks(e, V, scale_max(l, mask, V, inv_t, e), bs);

@@ -162,6 +162,8 @@ def pick(
     left = (out[0] < 0).nonzero().squeeze(1)
     if left.numel():  # a small top_p: those rows from the sorted nucleus
         again = run(logits.index_select(0, left), torch.rand(left.numel(), 1, generator=gen), 0)
+        if (again[0] < 0).any():
+            raise ValueError("the mask leaves no token to choose in some row")
         for whole, part in zip(out, again):
             whole[left] = part
     return out

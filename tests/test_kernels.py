@@ -118,6 +118,14 @@ def test_the_same_random_numbers_give_the_same_draws_as_the_python_sampler():
     assert total - same <= 3, f"{total - same} of {total} draws differ"
 
 
+@needs_compiler
+def test_a_mask_that_leaves_nothing_is_a_clear_error():
+    logits = torch.randn(2, 50)
+    for temperature in (None, 1.0):
+        with pytest.raises(ValueError, match="no token"):
+            kernels.pick(logits, torch.full((50,), float("-inf")), temperature, 0.9, 5, torch.Generator())
+
+
 def test_top_k_and_the_torch_sampler_use_pytorchs_operations(tiny_model):
     from lstm_textgen import make_options
 
