@@ -1143,6 +1143,10 @@ def serve(
         studio = Studio(training, shelf, next(model.parameters()).device)
     demo = build_demo(model, stream_every, studio)
     demo.queue(max_size=max_queue, default_concurrency_limit=concurrency)
+    # one small request while the server starts, so that the first visitor's click does not wait for the
+    # generation step to be compiled and the sampler built (170-500 ms on a fresh machine: speed.md)
+    warm_up = {"num": 1, "max_words": 1, "seed": 0}
+    threading.Thread(target=lt.generate, args=(model, ""), kwargs=warm_up, daemon=True).start()
     demo.launch(
         server_name=host,
         server_port=port,

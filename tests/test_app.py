@@ -327,3 +327,19 @@ def test_the_api_takes_the_pages_settings_in_their_order_and_defaults(server):
     params = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]["parameters"]
     assert [p["parameter_name"] for p in params] == ["prompt", *(p.name for p in app.PARAMS), "model_id"]
     assert [p.get("parameter_default") for p in params[1:]] == [*(p.default for p in app.PARAMS), None]
+
+
+@pytest.mark.slow
+def test_the_server_builds_the_generation_step_before_the_first_click(tiny_checkpoint):
+    """serve() starts one small request in the background: by the time a visitor clicks, the compiled step and
+    the kept start are there, so the first click does not pay for them."""
+    model = lt.load_model(tiny_checkpoint)
+    assert not model.step_cache
+    demo, _ = app.serve(model, "127.0.0.1", free_port(), training=None, block=False)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(name.startswith("after <bos>") for name in model.step_cache) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(name.startswith("after <bos>") for name in model.step_cache), list(model.step_cache)
+    finally:
+        demo.close()
