@@ -74,7 +74,7 @@ def _build() -> tuple[ctypes.CDLL | None, str]:
         return None, "no C compiler found (set CC, or install gcc or clang)"
     source = SOURCE.read_bytes()
     errors = []
-    for arch in (arch_flags(), []):  # an -march the compiler does not know: the baseline instead
+    for arch in [arch_flags()] + ([[]] if arch_flags() else []):  # an -march the compiler lacks: the baseline
         flags = FLAGS + arch
         key = hashlib.sha256(source + repr((cc, flags, platform.machine(), sys.platform)).encode()).hexdigest()[:16]
         target = _cache_dir() / f"kernels-{key}.so"

@@ -1,7 +1,7 @@
 """Drawing the next word: the rule in a dozen plain lines (:func:`sample_reference`, read it first), and the
 fast sampler (:func:`sample`), which draws from the same distribution without sorting the vocabulary at every
 step (tests/test_generate.py checks they agree). Generation uses its C translation (kernels.c) where the
-machine can compile it, and :func:`sample_probs` where not, or with top-k.
+machine can compile it, and :func:`sample` where not, or with top-k.
 """
 
 from __future__ import annotations
