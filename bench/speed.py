@@ -64,7 +64,6 @@ ISA_OVERRIDES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRU
 def machine() -> dict:
     """What every figure depends on: the CPU, its bfloat16 / AVX-512 / AVX2 flags, the threads, torch."""
     from lstm_textgen import kernels
-    from lstm_textgen.kernels import arch_flags
     from lstm_textgen.mixed import int8_available, native_bfloat16
 
     info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
@@ -84,7 +83,7 @@ def machine() -> dict:
         "torch": torch.__version__,
         "auto_precision": precision_name(lt.Options().step_dtype(torch.device("cpu"))),
         # what chooses the words: kernels.c built for this instruction set, or PyTorch's operations
-        "sampler": f"compiled ({' '.join(arch_flags()) or 'baseline'})" if kernels.available() else "torch",
+        "sampler": f"compiled ({' '.join(kernels.arch_flags()) or 'baseline'})" if kernels.available() else "torch",
     }
 
 
@@ -549,6 +548,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _turns(g: dict, name: str) -> str:
+    """A request's ratio to the tutorial, the range of its turns' own ratios, and how many reached the target."""
+    lo, hi = g[f"speedup_{name}_range"]
+    at, n = g[f"speedup_{name}_turns_at_target"], g["turns"]
+    return f"{g[f'speedup_{name}']:.1f}x; turns {lo:.1f}-{hi:.1f}x, {at} of {n} at {GENERATION_TARGET}x or more"
+
+
 def report(result: dict) -> None:
     m, g = result["machine"], result["generation"]
     print(
@@ -558,21 +564,16 @@ def report(result: dict) -> None:
     )
     print(f"generation {N_HEADLINES}x{N_WORDS}, tutorial's algorithm (float32): {g['tutorial_ms']:.0f} ms")
     for p in g["precisions"]:
-        lo, hi = g[f"speedup_sampled_{p}_range"]
         print(
             f"  ours, {p} products{' (auto)' if p == g['auto'] else ''}: greedy {g[f'ours_greedy_{p}_ms']:.1f} ms "
             f"({g[f'speedup_greedy_{p}']:.1f}x), sampled {g[f'ours_sampled_{p}_ms']:.1f} ms "
-            f"({g[f'speedup_sampled_{p}']:.1f}x; turns {lo:.1f}-{hi:.1f}x, "
-            f"{g[f'speedup_sampled_{p}_turns_at_target']} of {g['turns']} at {GENERATION_TARGET}x or more)"
+            f"({_turns(g, f'sampled_{p}')})"
         )
     a = g["auto"]
     if f"ours_sampled_{a}_torch_ms" in g:
-        lo, hi = g[f"speedup_sampled_{a}_torch_range"]
-        ms, x = g[f"ours_sampled_{a}_torch_ms"], g[f"speedup_sampled_{a}_torch"]
         print(
-            f"  ours, {a}, words chosen by PyTorch's operations (no C compiler): sampled {ms:.1f} ms "
-            f"({x:.1f}x; turns {lo:.1f}-{hi:.1f}x, {g[f'speedup_sampled_{a}_torch_turns_at_target']} of {g['turns']} "
-            f"at {GENERATION_TARGET}x or more)"
+            f"  ours, {a}, words chosen by PyTorch's operations (no C compiler): sampled "
+            f"{g[f'ours_sampled_{a}_torch_ms']:.1f} ms ({_turns(g, f'sampled_{a}_torch')})"
         )
     sp = result["step_precision"]
     print(
