@@ -10,6 +10,9 @@
    a bare endpoint that only sleeps 0-60 ms, through the same client and queue as the app.
 5. Training's loss: the decoder and cross-entropy forward and backward on a batch's worth of positions,
    through [T, B, V] logits (``next_token_nll``) vs fused without them (``decoder_nll``), in turns.
+6. Training's floor: one training step of ours (160 headlines x 9 positions) and one of the reference loop
+   (32 x 35) against the matrix products alone that a step must make (forward and backward, the same for
+   both), in turns, per predicted token: how much any faster loop could still gain at equal arithmetic.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +31,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import torch
 import torch.nn.functional as F
-from speed import free_port, interleaved_medians, median_time
+from speed import ReferenceModel, free_port, interleaved_medians, median_time
 
 import lstm_textgen as lt
 from lstm_textgen import sampling
@@ -166,6 +170,81 @@ def training_loss(model: lt.HeadlineModel, repeats: int = 15) -> None:
     )
 
 
+def step_products(t: int, b: int, layers: int, d: int, v: int) -> Callable[[], None]:
+    """The matrix products of one training step of a ``layers`` x ``d`` LSTM (inputs as wide as its state)
+    with a ``v``-word decoder over [t, b] positions, forward and backward, into buffers made once: the
+    arithmetic every loop on this model must do (22.7 MFLOP a position at 5 x 256 and 4,535 words)."""
+    n, g = t * b, 4 * d
+    x, gates, w = torch.randn(n, d), torch.randn(n, g), torch.randn(g, d)
+    h, hg = torch.randn(b, d), torch.randn(b, g)
+    dec, logits = torch.randn(v, d), torch.randn(n, v)
+    out_g, out_d, out_w = torch.empty(n, g), torch.empty(n, d), torch.empty(g, d)
+    out_hg, out_h, out_l, out_dec = torch.empty(b, g), torch.empty(b, d), torch.empty(n, v), torch.empty(v, d)
+
+    def run() -> None:
+        for _ in range(layers):
+            torch.mm(x, w.t(), out=out_g)  # forward: the inputs' share of the gates, all positions at once
+            torch.mm(gates.t(), x, out=out_w)  # backward: the input weights' gradient
+            torch.mm(gates.t(), x, out=out_w)  # and the recurrent weights'
+            torch.mm(gates, w, out=out_d)  # and the inputs' gradient
+            for _ in range(t):
+                torch.mm(h, w.t(), out=out_hg)  # forward: the state's share, a step at a time
+                torch.mm(hg, w, out=out_h)  # backward: the state's gradient
+        torch.mm(x, dec.t(), out=out_l)  # the decoder forward,
+        torch.mm(logits, dec, out=out_d)  # its inputs' gradient
+        torch.mm(logits.t(), x, out=out_dec)  # and its weight's
+
+    return run
+
+
+def training_floor(model: lt.HeadlineModel, repeats: int = 15) -> None:
+    """A training step of ours and of the reference loop, each against its own shape's products alone, in
+    turns; microseconds a predicted token. What a loop costs over its products is all that any change to
+    the loop (rather than to the arithmetic) can still win."""
+    from lstm_textgen.train import TrainConfig, _clip_gradients, _make_optimizer
+
+    torch.manual_seed(0)
+    cfg = model.config
+    layers, d, v = cfg.num_layers, cfg.hidden_dim, cfg.vocab_size
+    net = lt.HeadlineModel(cfg).net.train()
+    opt = _make_optimizer(net, TrainConfig())
+    params = list(net.parameters())
+    tokens = torch.randint(4, v, (160, 10))  # 160 headlines of 9 predicted positions, the default batch
+
+    def ours() -> None:
+        loss, _ = net(tokens[:, :-1], targets=tokens[:, 1:])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _clip_gradients(params, 0.5)
+        opt.step()
+
+    ref = ReferenceModel(v, cfg.emb_dim, d, layers, 0.2).train()
+    stream = torch.randint(4, v, (36, 32))  # the example's 35-step chunks of 32 columns
+
+    def reference() -> None:
+        ref.zero_grad()
+        out, _ = ref(stream[:-1], None)
+        F.cross_entropy(out.view(-1, v), stream[1:].reshape(-1)).backward()
+        torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.25)
+        for q in ref.parameters():
+            q.data.add_(q.grad, alpha=-20.0)
+
+    fns = {"ours": ours, "ours_products": step_products(9, 160, layers, d, v)}
+    fns |= {"reference": reference, "reference_products": step_products(35, 32, layers, d, v)}
+    t = interleaved_medians(fns, repeats)
+    us = {k: s * 1e6 / (9 * 160 if k.startswith("ours") else 35 * 32) for k, s in t.items()}
+    flop = 2 * 3 * (layers * 4 * d * 2 * d + d * v)  # multiply-adds x 2, forward and two backward products
+    print(
+        f"training step, float32, us a predicted token ({flop / 1e6:.1f} MFLOP each): ours (160 x 9) "
+        f"{us['ours']:.0f} against its products alone {us['ours_products']:.0f} "
+        f"({us['ours'] / us['ours_products']:.2f}x, {flop / us['ours_products'] / 1e3:.0f} GFLOP/s); the reference "
+        f"(32 x 35) {us['reference']:.0f} against {us['reference_products']:.0f} "
+        f"({us['reference'] / us['reference_products']:.2f}x); ours vs the reference "
+        f"{us['reference'] / us['ours']:.2f}x, at most {us['reference'] / us['ours_products']:.2f}x with nothing "
+        "but the products left"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "nyt-headlines"), help="model to time")
@@ -176,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     sampler(model)
     api(model)
     training_loss(model)
+    training_floor(model)
     return 0
 
 
