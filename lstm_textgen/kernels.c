@@ -192,3 +192,58 @@ void lt_pick(const float *l, const float *mask, int64_t B, int64_t V, int greedy
         }
     }
 }
+
+/* --- The LSTM's gates for training on a CPU (lstm_textgen/cells.py) -------------------------------------------
+
+   cells.py runs a layer's products in PyTorch (one for all the inputs, one a step for the state, and the weights'
+   gradients in three at the end) and these two functions for what lies between: what oneDNN's LSTM spends
+   outside its products was more than these take (bench/results/speed.md, "seventh session"). Gate order as
+   nn.LSTM's: input, forget, cell, output. Same arithmetic as nn.LSTM; exp is the polynomial above, so values
+   agree with it to about 1e-6. */
+
+static inline float sigmoid_(float x) {
+    float e = exp_nonpos(-fabsf(x)), r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
+}
+
+static inline float tanh_(float x) {
+    float e = exp_nonpos(-2.0f * fabsf(x)), t = (1.0f - e) / (1.0f + e);
+    return x >= 0.0f ? t : -t;
+}
+
+/* One step forward for B rows: g [B, 4H] holds the gates' pre-activations and is overwritten with their
+   activations (kept for backward); c = f * c_prev + i * z, tc = tanh(c), h = o * tc. */
+void lt_lstm_forward(float *restrict g, const float *restrict c_prev, float *restrict c, float *restrict tc,
+                     float *restrict h, int64_t B, int64_t H) {
+    for (int64_t b = 0; b < B; b++) {
+        float *gi = g + b * 4 * H, *gf = gi + H, *gz = gf + H, *go = gz + H;
+        const float *cp = c_prev + b * H;
+        float *cb = c + b * H, *tb = tc + b * H, *hb = h + b * H;
+        for (int64_t j = 0; j < H; j++) {
+            float i = sigmoid_(gi[j]), f = sigmoid_(gf[j]), z = tanh_(gz[j]), o = sigmoid_(go[j]);
+            float cn = f * cp[j] + i * z, t = tanh_(cn);
+            gi[j] = i, gf[j] = f, gz[j] = z, go[j] = o;
+            cb[j] = cn, tb[j] = t, hb[j] = o * t;
+        }
+    }
+}
+
+/* One step backward for B rows: dh [B, H] is the loss's gradient at h_t; dc [B, H] at c_t on entry, at c_{t-1}
+   on return; a [B, 4H] the step's activations, overwritten with the gradient at the gates' pre-activations. */
+void lt_lstm_backward(const float *restrict dh, float *restrict dc, float *restrict a, const float *restrict c_prev,
+                      const float *restrict tc, int64_t B, int64_t H) {
+    for (int64_t b = 0; b < B; b++) {
+        float *ai = a + b * 4 * H, *af = ai + H, *az = af + H, *ao = az + H;
+        const float *dhb = dh + b * H, *cp = c_prev + b * H, *tb = tc + b * H;
+        float *dcb = dc + b * H;
+        for (int64_t j = 0; j < H; j++) {
+            float i = ai[j], f = af[j], z = az[j], o = ao[j], t = tb[j], d = dhb[j];
+            float dct = dcb[j] + d * o * (1.0f - t * t);
+            dcb[j] = dct * f;
+            ai[j] = dct * z * i * (1.0f - i);
+            af[j] = dct * cp[j] * f * (1.0f - f);
+            az[j] = dct * i * (1.0f - z * z);
+            ao[j] = d * t * o * (1.0f - o);
+        }
+    }
+}

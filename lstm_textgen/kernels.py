@@ -1,7 +1,8 @@
-"""The compiled sampler (kernels.c): built with the machine's C compiler at first use, kept in a cache folder,
-loaded with ctypes. Where it cannot be built (no compiler), generation samples with PyTorch's operations
-instead: the same rule and the same words for a seed, a request about a quarter slower (bench/results/speed.md,
-"sixth session").
+"""The compiled kernels (kernels.c): built with the machine's C compiler at first use, kept in a cache folder,
+loaded with ctypes. Two users: generation's sampler (:func:`pick`) and the gates of training's LSTM layers on a
+CPU (lstm_textgen/cells.py). Where the library cannot be built (no compiler), both use PyTorch's operations
+instead: the same words for a seed, a request about a quarter slower; the same training up to rounding, an epoch
+about a tenth slower on a CPU without AVX-512 (bench/results/speed.md, "sixth session", "seventh session").
 
 Why C: a step's choice through PyTorch is some fifteen passes over [rows, vocabulary] and as many operator
 calls; on a CPU without AVX-512 that took about as long as the int8 products of the LSTM's five layers and
@@ -98,26 +99,30 @@ def _build() -> tuple[ctypes.CDLL | None, str]:
         p, i64, f32, ci = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
         lib.lt_pick.argtypes = [p, p, i64, i64, ci, f32, f32, p, ci, ci, p, p, p, p, p, p]
         lib.lt_pick.restype = None
+        lib.lt_lstm_forward.argtypes = [p, p, p, p, p, i64, i64]
+        lib.lt_lstm_forward.restype = None
+        lib.lt_lstm_backward.argtypes = [p, p, p, p, p, i64, i64]
+        lib.lt_lstm_backward.restype = None
         return lib, ""
     return None, "; ".join(errors)
 
 
 def library() -> ctypes.CDLL | None:
-    """The compiled sampler, built at the first call of the process (about half a second; later processes load
-    it from the cache), or None, with one warning, where it cannot be built."""
+    """The compiled kernels, built at the first call of the process (about half a second; later processes load
+    them from the cache), or None, with one warning, where they cannot be built."""
     if not _loaded:
         with _lock:
             if not _loaded:
                 lib, why = _build()
                 if lib is None:
-                    why = f"lstm_textgen: sampling with PyTorch's operations, not the compiled sampler: {why}"
+                    why = f"lstm_textgen: sampling and training's LSTM gates use PyTorch's operations: {why}"
                     warnings.warn(why, RuntimeWarning, stacklevel=2)
                 _loaded.append(lib)
     return _loaded[0]
 
 
 def available() -> bool:
-    """Whether generation can use the compiled sampler on this machine (builds it on first call)."""
+    """Whether the compiled kernels can be used on this machine (builds them on first call)."""
     return library() is not None
 
 

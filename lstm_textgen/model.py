@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import cells
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 ARCHS = ("lstm", "tutorial")
@@ -267,6 +268,8 @@ class LSTMNet(nn.Module):
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
+        # training on a CPU in float32 runs each layer through cells.lstm_layer where it applies; False: nn.LSTM
+        self.compiled_cells = True
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """Embedding dropout drops whole words: a word's row is zeroed for the batch. Applied to the looked-up
@@ -281,9 +284,13 @@ class LSTMNet(nn.Module):
 
     def _run_layer(self, i: int, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
         layer = self.layers[i]
+        w_hh = layer.weight_hh_l0
         if self.training and self.cfg.weight_drop > 0:
-            w = _dropconnect(layer.weight_hh_l0, self.cfg.weight_drop)  # on the recurrent weights
-            return torch.func.functional_call(layer, {"weight_hh_l0": w}, (x, state))
+            w_hh = _dropconnect(w_hh, self.cfg.weight_drop)  # on the recurrent weights
+        if self.training and self.compiled_cells and cells.usable(x, state):
+            return cells.lstm_layer(x, layer.weight_ih_l0, w_hh, layer.bias_ih_l0, layer.bias_hh_l0)
+        if w_hh is not layer.weight_hh_l0:
+            return torch.func.functional_call(layer, {"weight_hh_l0": w_hh}, (x, state))
         return layer(x, state)
 
     def forward(

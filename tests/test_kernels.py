@@ -1,5 +1,6 @@
-"""The compiled sampler (lstm_textgen/kernels.c): built here, the reference rule's law, the model's own
-probabilities shown, the same headlines as PyTorch's operations, and generation without a compiler."""
+"""The compiled kernels (lstm_textgen/kernels.c): built here, the sampler's law (the reference rule's), the model's
+own probabilities shown, the same headlines as PyTorch's operations, and generation and training without a
+compiler. Training's LSTM layer itself: tests/test_cells.py."""
 
 import os
 import subprocess
@@ -139,9 +140,12 @@ def test_top_k_and_the_torch_sampler_use_pytorchs_operations(tiny_model):
 
 @pytest.mark.slow
 @needs_compiler
-def test_a_process_builds_it_once_into_the_cache_and_one_without_a_compiler_still_generates(tmp_path, tiny_checkpoint):
+def test_a_process_builds_it_once_into_the_cache_and_one_without_a_compiler_still_generates_and_trains(
+    tmp_path, tiny_checkpoint, headlines_txt
+):
     """The first process compiles into the cache folder and the next loads it from there; a machine without a
-    C compiler gets one warning and the same headlines from PyTorch's operations."""
+    C compiler gets one warning, the same headlines from PyTorch's operations, and the same training (nn.LSTM
+    instead of cells.lstm_layer) up to rounding."""
     script = textwrap.dedent(
         f"""
         import json, warnings
@@ -151,7 +155,11 @@ def test_a_process_builds_it_once_into_the_cache_and_one_without_a_compiler_stil
         m = lt.load_model({str(tiny_checkpoint)!r})
         with warnings.catch_warnings(record=True) as caught:
             texts = [h.text for h in lt.generate(m, "the", num=4, seed=9).headlines]
+        lines = lt.load_headlines({str(headlines_txt)!r}).texts
+        trained = lt.train(lines[:96], lines[96:128], m.vocab, m.config, lt.TrainConfig(epochs=1, batch_size=16,
+                           amp=False), {str(tmp_path / "trained")!r} + str(kernels.available()), progress=False)
         print(json.dumps({{"available": kernels.available(), "texts": texts,
+                          "loss": trained.metrics["history"][0]["train_loss"],
                           "warnings": [str(w.message) for w in caught]}}))
         """
     )
@@ -176,3 +184,4 @@ def test_a_process_builds_it_once_into_the_cache_and_one_without_a_compiler_stil
     assert not bare["available"]
     assert any("no C compiler" in w for w in bare["warnings"])
     assert bare["texts"] == built["texts"]
+    assert bare["loss"] == pytest.approx(built["loss"], rel=1e-4)
