@@ -1,9 +1,9 @@
 """One LSTM layer for training on a CPU, forward and backward: the products in PyTorch, the gates in C (kernels.c).
 
-nn.LSTM's oneDNN kernel spends more outside its matrix products than this does on a CPU without AVX-512: a
-training step of the default model ran 1.11x faster with it there (bench/results/speed.md, "seventh session").
-The arithmetic is nn.LSTM's, and so are the parameters (``weight_ih_l0`` ...): checkpoints do not change.
-What runs where:
+nn.LSTM's oneDNN kernel spends more outside its matrix products than this does: a training step of the default
+model ran 1.09x (AVX2 kernels) and 1.10x (AVX-512) as fast with it, in turns (bench/results/speed.md, "seventh
+session"). The arithmetic is nn.LSTM's, and so are the parameters (``weight_ih_l0`` ...): checkpoints do not
+change. What runs where:
 
 - forward: one product for every position's inputs, then a product a step for the state, each followed by the
   step's gates in C, which keep their activations for backward;

@@ -1,4 +1,7 @@
-/* The sampler of lstm_textgen/generate.py in one call of C a step (lstm_textgen/kernels.py builds and loads it).
+/* lstm_textgen/kernels.py builds and loads this file. Two parts: generation's sampler (lt_pick), and the gates of
+   training's LSTM layers on a CPU (lt_lstm_forward, lt_lstm_backward; at the end).
+
+   The sampler of lstm_textgen/generate.py in one call of C a step.
 
    Through PyTorch's operations a step's choice costs some fifteen passes over [rows, vocabulary] and as many
    operator calls: the temperature, the softmax, the cumulative sum, the nucleus check, then the log-softmax and
