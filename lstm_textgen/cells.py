@@ -72,8 +72,8 @@ class _Layer(torch.autograd.Function):
         t, b, d = x.shape
         h = w_hh.size(1)
         d_out = torch.zeros_like(out) if d_out is None else d_out.contiguous()
-        dc = torch.zeros(b, h) if d_c is None else d_c.contiguous().clone()
-        dh, zero = torch.empty(b, h), torch.zeros(b, h)
+        dc = x.new_zeros(b, h) if d_c is None else d_c.contiguous().clone()
+        dh, zero = x.new_empty(b, h), x.new_zeros(b, h)
         for s in reversed(range(t)):
             if s == t - 1:
                 dh.copy_(d_out[s])
