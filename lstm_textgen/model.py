@@ -146,6 +146,12 @@ def _dropconnect(weight: torch.Tensor, p: float) -> torch.Tensor:
     return weight * keep.to(weight.dtype).mul_(256 / threshold)
 
 
+# oneDNN's bfloat16 LSTM on a CPU ran 1.6-4.5x slower a token at batch sizes with no small factors (primes such
+# as 131, 149, 163, and 129, 166, 202, ...) than at their neighbours; multiples of 8 were never slow
+# (bench/results/speed.md, "seventh session"). Training's batches end at length changes, so any size comes up.
+ROW_MULTIPLE = 8
+
+
 LSTMState = list[tuple[torch.Tensor, torch.Tensor]]
 StepFn = Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]  # (tokens [B], state) -> (logits [B, V], state)
 
@@ -289,9 +295,17 @@ class LSTMNet(nn.Module):
             w_hh = _dropconnect(w_hh, self.cfg.weight_drop)  # on the recurrent weights
         if self.training and self.compiled_cells and cells.usable(x, state):
             return cells.lstm_layer(x, layer.weight_ih_l0, w_hh, layer.bias_ih_l0, layer.bias_hh_l0)
+        rows, extra = x.size(1), 0
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            extra = -rows % ROW_MULTIPLE
+        if extra:  # zero rows in, cut off after: the same values and gradients, since an LSTM's rows never mix
+            x = F.pad(x, (0, 0, 0, extra))
+            state = None if state is None else (F.pad(state[0], (0, 0, 0, extra)), F.pad(state[1], (0, 0, 0, extra)))
         if w_hh is not layer.weight_hh_l0:
-            return torch.func.functional_call(layer, {"weight_hh_l0": w_hh}, (x, state))
-        return layer(x, state)
+            out, (h, c) = torch.func.functional_call(layer, {"weight_hh_l0": w_hh}, (x, state))
+        else:
+            out, (h, c) = layer(x, state)
+        return (out[:, :rows], (h[:, :rows], c[:, :rows])) if extra else (out, (h, c))
 
     def forward(
         self,

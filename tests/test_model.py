@@ -261,3 +261,32 @@ def test_embedding_dropout_drops_whole_words():
         else:
             assert torch.allclose(rows, m.net.embedding.weight[word].expand_as(rows) * 2)
     assert 0.25 * len(words) < dropped < 0.75 * len(words)
+
+
+def test_under_cpu_autocast_odd_batches_run_padded_to_a_multiple_of_8_with_the_same_loss_and_gradients(monkeypatch):
+    """oneDNN's bfloat16 LSTM is several times slower at batch sizes such as 149 (bench/results/speed.md): under
+    autocast the layers get zero rows up to a multiple of 8, cut off after, which changes nothing computed."""
+    from lstm_textgen import model as M
+
+    torch.manual_seed(0)
+    net = HeadlineModel(ModelConfig(vocab_size=60, num_layers=2, emb_dim=16, hidden_dim=16)).net.train()
+    tokens = torch.randint(4, 60, (13, 7))
+    rows = []
+    net.layers[0].register_forward_pre_hook(lambda module, args: rows.append(args[0].size(1)))
+
+    def run(multiple: int):
+        monkeypatch.setattr(M, "ROW_MULTIPLE", multiple)
+        rows.clear()
+        net.zero_grad()
+        torch.manual_seed(1)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, state = net(tokens[:, :-1], targets=tokens[:, 1:])
+        loss.backward()
+        return loss.item(), state, [p.grad.clone() for p in net.parameters()], list(rows)
+
+    padded, plain = run(8), run(1)
+    assert padded[3] == [16] and plain[3] == [13]
+    assert all(h.shape[1] == 13 and c.shape[1] == 13 for h, c in padded[1])
+    assert padded[0] == pytest.approx(plain[0], rel=1e-3)
+    for got, want in zip(padded[2], plain[2]):
+        torch.testing.assert_close(got, want, rtol=2e-2, atol=2e-3)
