@@ -370,22 +370,37 @@ def reference_tokens_per_s(
     tokens, t0 = 0, time.perf_counter()
     for i in range(0, data.size(0) - 1, bptt):
         seq_len = min(bptt, data.size(0) - 1 - i)
-        x, y = data[i : i + seq_len], data[i + 1 : i + 1 + seq_len].reshape(-1)
-        if hidden is not None:
-            hidden = tuple(h.detach() for h in hidden)
-        model.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            output, hidden = model(x, hidden)
-        output, hidden = output.float(), tuple(h.float() for h in hidden)
-        loss = criterion(output.view(-1, cfg.vocab_size), y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
-        for p in model.parameters():
-            p.data.add_(p.grad, alpha=-lr)
+        x, y = data[i : i + seq_len], data[i + 1 : i + 1 + seq_len]
+        hidden = reference_step(model, criterion, x, y, hidden, lr, autocast)
         tokens += y.numel()
         if tokens >= max_tokens:
             break
     return tokens / (time.perf_counter() - t0)
+
+
+def reference_step(
+    model: ReferenceModel,
+    criterion: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    hidden: tuple[torch.Tensor, torch.Tensor] | None,
+    lr: float,
+    autocast: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of the example's train() on time-major x and targets y [T, B]: forward from ``hidden`` (detached),
+    cross-entropy, backward, clipping at 0.25, SGD by hand; the state after it."""
+    if hidden is not None:
+        hidden = tuple(h.detach() for h in hidden)
+    model.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        output, hidden = model(x, hidden)
+    output, hidden = output.float(), tuple(h.float() for h in hidden)
+    loss = criterion(output.view(-1, output.size(-1)), y.reshape(-1))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+    for p in model.parameters():
+        p.data.add_(p.grad, alpha=-lr)
+    return hidden
 
 
 REFERENCE_BATCH, REFERENCE_BPTT = 32, 35  # the reference's own shape, as every earlier figure ran it

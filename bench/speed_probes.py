@@ -31,7 +31,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import torch
 import torch.nn.functional as F
-from speed import ReferenceModel, free_port, interleaved_medians, median_time
+from speed import ReferenceModel, free_port, interleaved_medians, median_time, reference_step
 
 import lstm_textgen as lt
 from lstm_textgen import sampling
@@ -222,12 +222,7 @@ def training_floor(model: lt.HeadlineModel, repeats: int = 15) -> None:
     stream = torch.randint(4, v, (36, 32))  # the example's 35-step chunks of 32 columns
 
     def reference() -> None:
-        ref.zero_grad()
-        out, _ = ref(stream[:-1], None)
-        F.cross_entropy(out.view(-1, v), stream[1:].reshape(-1)).backward()
-        torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.25)
-        for q in ref.parameters():
-            q.data.add_(q.grad, alpha=-20.0)
+        reference_step(ref, torch.nn.CrossEntropyLoss(), stream[:-1], stream[1:], None, 20.0, autocast=False)
 
     fns = {"ours": ours, "ours_products": step_products(9, 160, layers, d, v)}
     fns |= {"reference": reference, "reference_products": step_products(35, 32, layers, d, v)}
