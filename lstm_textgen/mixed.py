@@ -21,6 +21,7 @@ wide as the state), at the cost of a [V, 4H] table: 18.6 MB for the bundled mode
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -44,6 +45,17 @@ def native_bfloat16(device: torch.device) -> bool:
         probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own checks
         return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
     return False
+
+
+def amx_training(device: torch.device) -> bool:
+    """Whether training on ``device`` autocasts to bfloat16 with speed to show for it: on a CPU only with AMX
+    tiles that oneDNN may use (ONEDNN_MAX_CPU_ISA, which oneDNN reads, not holding it below them). With
+    AVX512-BF16 alone (AMD Zen 4, Intel Cooper Lake) oneDNN's bfloat16 LSTM trained at 0.58-0.65x float32's
+    tokens a second (bench/results/speed.md); generation's bfloat16 step does not depend on this."""
+    if device.type != "cpu" or not native_bfloat16(device):
+        return False
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+    return getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)() and (cap in ("ALL", "DEFAULT") or "AMX" in cap)
 
 
 INT8_ENGINES = ("x86", "fbgemm")  # quantized engines with per-row int8 weights for dynamic linear products

@@ -219,11 +219,34 @@ def test_the_generation_step_is_compiled_once_a_precision_and_reused():
 def test_no_bfloat16_where_the_kernels_are_held_to_avx2():
     """ATEN_CPU_CAPABILITY=avx2 stands in for a CPU without AVX-512: generation and training then take the
     float32/int8 path, whatever this CPU has."""
-    probe = "import torch; from lstm_textgen.mixed import native_bfloat16; print(native_bfloat16(torch.device('cpu')))"
+    probe = (
+        "import torch; from lstm_textgen.mixed import amx_training, native_bfloat16; cpu = torch.device('cpu'); "
+        "print(native_bfloat16(cpu) or amx_training(cpu))"
+    )
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("cap", "amx", "expected"),
+    [(None, True, True), ("AVX512_CORE_BF16", True, False), ("AVX512_CORE_AMX", True, True), (None, False, False)],
+)
+def test_training_autocasts_on_a_cpu_only_where_onednn_may_use_amx(monkeypatch, cap, amx, expected):
+    """With AVX512-BF16 alone (or oneDNN held below AMX) bfloat16 training was slower than float32: such a CPU
+    trains in float32; generation's choice (native_bfloat16) is not changed by it."""
+    from lstm_textgen import mixed
+
+    monkeypatch.setattr(mixed, "native_bfloat16", lambda device: True)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert mixed.amx_training(torch.device("cpu")) is expected
+    assert mixed.amx_training(torch.device("meta")) is False
 
 
 def test_the_bfloat16_step_follows_the_weights_when_they_change():
