@@ -159,7 +159,7 @@ def test_a_refit_trains_without_validation_for_a_fixed_part_of_the_schedule(corp
 
 
 @pytest.mark.slow
-def test_mixed_precision_where_the_cpu_has_bfloat16(corpus, tmp_path):
+def test_mixed_precision_where_the_cpu_has_amx(corpus, tmp_path):
     """On a CPU with AMX training autocasts to bfloat16 (recorded in the metrics) and learns as well as
     float32; --no-amp (amp=False) trains in float32 throughout."""
     from lstm_textgen.mixed import amx_training
