@@ -42,8 +42,7 @@ def native_bfloat16(device: torch.device) -> bool:
     if device.type == "cpu":
         if torch.backends.cpu.get_cpu_capability() in ("DEFAULT", "AVX2"):
             return False
-        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own checks
-        return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+        return _torch_cpu_has("_is_avx512_bf16_supported") or _torch_cpu_has("_is_amx_tile_supported")
     return False
 
 
@@ -55,7 +54,12 @@ def amx_training(device: torch.device) -> bool:
     if device.type != "cpu" or not native_bfloat16(device):
         return False
     cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
-    return getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)() and (cap in ("ALL", "DEFAULT") or "AMX" in cap)
+    return _torch_cpu_has("_is_amx_tile_supported") and (cap in ("ALL", "DEFAULT") or "AMX" in cap)
+
+
+def _torch_cpu_has(probe: str) -> bool:
+    """torch.cpu's own check of an instruction set, by name (False where this torch has no such check)."""
+    return getattr(torch.cpu, probe, lambda: False)()
 
 
 INT8_ENGINES = ("x86", "fbgemm")  # quantized engines with per-row int8 weights for dynamic linear products
