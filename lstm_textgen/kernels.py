@@ -55,6 +55,24 @@ def arch_flags() -> list[str]:
     return {"DEFAULT": [], "AVX2": ["-march=x86-64-v3"]}.get(torch.backends.cpu.get_cpu_capability(), ["-march=native"])
 
 
+def cpu_identity() -> str:
+    """This CPU's model and instruction-set flags, for the cache key of a library built with -march=native: such a
+    library can hold instructions another CPU lacks (AMX, AVX-512), and a cache folder can outlive its machine (a
+    home folder shared between machines, a container image built on one and run on another)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    wanted = ("vendor_id", "cpu family", "model", "model name", "flags", "Features", "CPU implementer", "CPU part")
+    seen: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        name = name.strip()
+        if name in wanted and name not in seen:  # the first processor's: all of a machine's are alike
+            seen[name] = value.strip()
+    return repr(sorted(seen.items())) if seen else f"{platform.processor()} on {platform.node()}"  # no /proc
+
+
 def _cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lstm_textgen"
     try:
@@ -77,7 +95,8 @@ def _build() -> tuple[ctypes.CDLL | None, str]:
     errors = []
     for arch in [arch_flags()] + ([[]] if arch_flags() else []):  # an -march the compiler lacks: the baseline
         flags = FLAGS + arch
-        key = hashlib.sha256(source + repr((cc, flags, platform.machine(), sys.platform)).encode()).hexdigest()[:16]
+        machine = (platform.machine(), sys.platform, cpu_identity() if "native" in " ".join(arch) else "")
+        key = hashlib.sha256(source + repr((cc, flags, machine)).encode()).hexdigest()[:16]
         target = _cache_dir() / f"kernels-{key}.so"
         if not target.exists():
             partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}")

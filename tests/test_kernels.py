@@ -33,6 +33,23 @@ def test_it_is_compiled_for_the_instructions_atens_kernels_run(monkeypatch):
 
 
 @needs_compiler
+def test_a_library_built_for_this_cpu_is_not_loaded_on_another(monkeypatch, tmp_path):
+    """-march=native code can hold instructions another CPU lacks (AMX, AVX-512): a cache folder that outlives its
+    machine (a shared home folder, a container image) must not hand it to a different CPU, where it would crash
+    the process with an illegal instruction instead of building its own."""
+    assert "flags" in kernels.cpu_identity() or not os.path.exists("/proc/cpuinfo")  # this CPU's instruction sets
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(kernels, "arch_flags", lambda: ["-march=native"])
+    built = []
+    for cpu in ("an Intel Xeon with AMX", "an AMD EPYC without it", "an Intel Xeon with AMX"):
+        monkeypatch.setattr(kernels, "cpu_identity", lambda cpu=cpu: cpu)
+        lib, why = kernels._build()
+        assert lib is not None, why
+        built.append(sorted(p.name for p in (tmp_path / "lstm_textgen").glob("kernels-*.so")))
+    assert len(built[0]) == 1 and len(built[1]) == 2 and built[2] == built[1]  # the first CPU's is found again
+
+
+@needs_compiler
 def test_the_compiled_sampler_draws_from_the_reference_rule():
     """Drawn frequencies match sampling.filtered_probs (softmax at the temperature, then the nucleus) for the
     rejection draws and the sorted nucleus (a small top_p) alike; masked tokens never come out."""
