@@ -68,9 +68,12 @@ def machine() -> dict:
 
     info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
     cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
+    # "AMD EPYC" alone does not say which generation: family 25 model 17 is Zen 4, family 23 Zen 1-2
+    ident = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in info[:10])}
     flags = set(next((line for line in info if line.startswith("flags")), "").split())
     return {
         "cpu": cpu,
+        "cpu_id": " ".join(f"{k} {ident[k]}" for k in ("vendor_id", "cpu family", "model") if k in ident),
         "avx2": "avx2" in flags,
         "avx512f": "avx512f" in flags,
         "avx512_bf16": "avx512_bf16" in flags,
@@ -584,7 +587,8 @@ def _turns(g: dict, name: str) -> str:
 def report(result: dict) -> None:
     m, g = result["machine"], result["generation"]
     print(
-        f"machine: {m['cpu']}; avx2 {m['avx2']}, avx512f {m['avx512f']}, avx512_bf16 {m['avx512_bf16']}, "
+        f"machine: {m['cpu']} ({m.get('cpu_id', '?')}); avx2 {m['avx2']}, avx512f {m['avx512f']}, "
+        f"avx512_bf16 {m['avx512_bf16']}, "
         f"amx_bf16 {m['amx_bf16']}; ATen kernels {m['aten_kernels']} {m['isa_overrides'] or ''}; "
         f"{m['threads']} threads; torch {m['torch']}; auto precision: {g['auto']}; sampler: {m.get('sampler', 'torch')}"
     )
