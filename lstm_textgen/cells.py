@@ -1,4 +1,5 @@
-"""One LSTM layer for training on a CPU, forward and backward: the products in PyTorch, the gates in C (kernels.c).
+"""One LSTM layer for training on a CPU, forward and backward: the products in PyTorch (through oneDNN or MKL,
+products.lstm_linear), the gates in C (kernels.c).
 
 nn.LSTM's oneDNN kernel spends more outside its matrix products than this does: a training step of the default
 model ran 1.09x (AVX2 kernels) and 1.10x (AVX-512) as fast with it, in turns (bench/results/speed.md, "seventh
@@ -21,6 +22,7 @@ from typing import Any
 import torch
 
 from . import kernels
+from .products import lstm_linear
 
 
 def usable(x: torch.Tensor, state: Any) -> bool:
@@ -46,13 +48,12 @@ class _Layer(torch.autograd.Function):
         t, b, d = x.shape
         h = w_hh.size(1)
         x = x.contiguous()
-        gates = torch.addmm(b_ih + b_hh, x.view(t * b, d), w_ih.t()).view(t, b, 4 * h)
+        gates = lstm_linear(x.view(t * b, d), w_ih, b_ih + b_hh).view(t, b, 4 * h)
         out, cells, tanh_c = x.new_empty(t, b, h), x.new_empty(t, b, h), x.new_empty(t, b, h)
         zero = x.new_zeros(b, h)
-        w_hh_t = w_hh.t()
         for s in range(t):
             if s:
-                gates[s].addmm_(out[s - 1], w_hh_t)
+                gates[s].add_(lstm_linear(out[s - 1], w_hh))
             c_prev = cells[s - 1] if s else zero
             lib.lt_lstm_forward(
                 gates[s].data_ptr(), c_prev.data_ptr(), cells[s].data_ptr(), tanh_c[s].data_ptr(),
@@ -73,20 +74,18 @@ class _Layer(torch.autograd.Function):
         h = w_hh.size(1)
         d_out = torch.zeros_like(out) if d_out is None else d_out.contiguous()
         dc = x.new_zeros(b, h) if d_c is None else d_c.contiguous().clone()
-        dh, zero = x.new_empty(b, h), x.new_zeros(b, h)
+        zero = x.new_zeros(b, h)
         for s in reversed(range(t)):
             if s == t - 1:
-                dh.copy_(d_out[s])
-                if d_h is not None:
-                    dh.add_(d_h)
+                dh = d_out[s] if d_h is None else d_out[s] + d_h
             else:  # the state's gradient: from the output, and through the next step's gates
-                torch.addmm(d_out[s], gates[s + 1], w_hh, out=dh)
+                dh = lstm_linear(gates[s + 1], w_hh.t()).add_(d_out[s])
             c_prev = cells[s - 1] if s else zero
             lib.lt_lstm_backward(
                 dh.data_ptr(), dc.data_ptr(), gates[s].data_ptr(), c_prev.data_ptr(), tanh_c[s].data_ptr(), b, h
             )
         d_gates = gates.view(t * b, 4 * h)
-        dx = torch.mm(d_gates, w_ih).view(t, b, d) if ctx.needs_input_grad[0] else None
+        dx = lstm_linear(d_gates, w_ih.t()).view(t, b, d) if ctx.needs_input_grad[0] else None
         dw_ih = torch.mm(d_gates.t(), x.view(t * b, d))
         dw_hh = torch.mm(gates[1:].reshape((t - 1) * b, 4 * h).t(), out[:-1].reshape((t - 1) * b, h))
         db = d_gates.sum(0)

@@ -21,7 +21,6 @@ wide as the state), at the cost of a [V, 4H] table: 18.6 MB for the bundled mode
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any
 
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .model import HeadlineModel, LSTMNet, LSTMState, StepFn
+from .products import onednn_isa_cap
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -53,7 +53,7 @@ def amx_training(device: torch.device) -> bool:
     tokens a second (bench/results/speed.md); generation's bfloat16 step does not depend on this."""
     if device.type != "cpu" or not native_bfloat16(device):
         return False
-    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+    cap = onednn_isa_cap()
     return _torch_cpu_has("_is_amx_tile_supported") and (cap in ("ALL", "DEFAULT") or "AMX" in cap)
 
 

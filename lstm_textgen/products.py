@@ -1,0 +1,72 @@
+"""Float32 matrix products for training on a CPU, through oneDNN where it was measured faster than MKL.
+
+PyTorch's own float32 products on a CPU call MKL. On an AMD EPYC (Zen 4) MKL's x @ W^T ran the decoder's
+[512, 256] x [256, 4535] at 92 GFLOP/s where oneDNN's kernel ran 181, with AVX-512 kernels, and 101 against 154
+with AVX2 kernels only; the LSTM's [160, 256] x [256, 1024] ran 152 against 171 with AVX-512 but 151 against 140
+with AVX2 (bench/results/speed.md, "ninth session"). So the decoder's products go through oneDNN
+(:func:`linear`), the LSTM layers' only where oneDNN runs AVX-512 kernels (:func:`lstm_linear`); the weights'
+gradients (x^T g), where MKL was the faster, stay with MKL. The same float32 arithmetic, summed in another order.
+No Intel CPU was at hand to measure; MKL there may be the faster.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import torch
+import torch.nn.functional as F
+
+
+def onednn_isa_cap() -> str:
+    """The newest instruction set oneDNN may use, as ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA) names it; "ALL"
+    when neither is set. oneDNN reads it once, at its first use."""
+    return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+
+
+@functools.cache
+def onednn() -> bool:
+    """Whether this PyTorch runs float32 products through oneDNN on the CPU (torch.ops.mkldnn._linear_pointwise,
+    the kernel PyTorch's own compiler emits): False without oneDNN, or where the operator is missing or fails."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        x, w = torch.ones(2, 3), torch.ones(4, 3)
+        return bool(torch.equal(_onednn_linear(x, w, None), F.linear(x, w)))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@functools.cache
+def onednn_avx512() -> bool:
+    """Whether oneDNN's products run AVX-512 kernels here: a CPU whose ATen kernels are AVX-512 ones, with
+    oneDNN not held below them."""
+    cap = onednn_isa_cap()
+    wide = cap in ("ALL", "DEFAULT") or cap.startswith(("AVX512", "AVX10"))
+    return onednn() and wide and torch.backends.cpu.get_cpu_capability() == "AVX512"
+
+
+def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [None], "")
+
+
+def _usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x [N, in] times weight [out, in] transposed, plus bias [out]: F.linear's value, a new tensor, through
+    oneDNN for float32 on a CPU. ``weight`` may be a transposed view (``m.t()``: x @ m)."""
+    if _usable(x, weight) and onednn():
+        return _onednn_linear(x, weight, bias)
+    return F.linear(x, weight, bias)
+
+
+def lstm_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`linear` for the LSTM layers' shapes: through oneDNN only where it runs AVX-512 kernels."""
+    if _usable(x, weight) and onednn_avx512():
+        return _onednn_linear(x, weight, bias)
+    return F.linear(x, weight, bias)
+
+
+__all__ = ["linear", "lstm_linear", "onednn", "onednn_avx512", "onednn_isa_cap"]

@@ -1,0 +1,73 @@
+"""Training's float32 products through oneDNN (lstm_textgen/products.py): F.linear's values, and the same training
+step as with PyTorch's own products."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lstm_textgen import HeadlineModel, ModelConfig, cells, products
+from lstm_textgen import model as model_module
+
+
+@pytest.mark.parametrize("rows, inputs, outputs", [(1, 3, 5), (160, 256, 1024), (7, 33, 4535)])
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_it_gives_f_linears_values(rows, inputs, outputs, transposed, bias):
+    torch.manual_seed(0)
+    x = torch.randn(rows, inputs)
+    w = torch.randn(inputs, outputs).t() if transposed else torch.randn(outputs, inputs)  # a view, or rows
+    b = torch.randn(outputs) if bias else None
+    got, want = products.linear(x, w, b), F.linear(x, w, b)
+    assert got.shape == want.shape and got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+
+
+def test_other_dtypes_and_a_torch_without_onednn_get_f_linear(monkeypatch):
+    x, w = torch.randn(4, 8, dtype=torch.float64), torch.randn(3, 8, dtype=torch.float64)
+    assert torch.equal(products.linear(x, w), F.linear(x, w))
+    monkeypatch.setattr(products, "onednn", lambda: False)
+    x, w = x.float(), w.float()
+    assert torch.equal(products.linear(x, w), F.linear(x, w))
+
+
+def test_a_training_step_has_the_loss_and_gradients_of_pytorchs_own_products(monkeypatch):
+    """The model's training forward and backward (the compiled LSTM layer where it is built, the fused loss) with
+    oneDNN's products and with F.linear's: the same loss and gradients, to float32 rounding."""
+    torch.manual_seed(0)
+    net = HeadlineModel(ModelConfig(vocab_size=300, num_layers=3, emb_dim=32, hidden_dim=32)).net.train()
+    tokens = torch.randint(4, 300, (24, 10))
+
+    def step():
+        net.zero_grad()
+        torch.manual_seed(1)
+        loss, _ = net(tokens[:, :-1], targets=tokens[:, 1:])
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in net.parameters()]
+
+    loss_d, grads_d = step()
+    monkeypatch.setattr(cells, "lstm_linear", F.linear)
+    monkeypatch.setattr(model_module, "linear", F.linear)
+    loss_m, grads_m = step()
+    assert loss_d == pytest.approx(loss_m, rel=1e-6)
+    for got, want in zip(grads_d, grads_m):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "capability, cap, wide",
+    [("AVX512", None, True), ("AVX512", "AVX512_CORE_BF16", True), ("AVX512", "AVX2", False), ("AVX2", None, False)],
+)
+def test_the_lstms_products_go_through_onednn_only_with_avx512_kernels(monkeypatch, capability, cap, wide):
+    """With AVX2 kernels MKL ran the LSTM's shapes faster (speed.md): a CPU without AVX-512, or oneDNN held below
+    it, keeps MKL there; the decoder's products take oneDNN either way."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    products.onednn_avx512.cache_clear()
+    try:
+        assert products.onednn_avx512() == (wide and products.onednn())
+    finally:
+        products.onednn_avx512.cache_clear()
