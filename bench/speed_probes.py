@@ -13,6 +13,9 @@
 6. Training's floor: one training step of ours (160 headlines x 9 positions) and one of the reference loop
    (32 x 35) against the matrix products alone that a step must make (forward and backward, the same for
    both), in turns, per predicted token: how much any faster loop could still gain at equal arithmetic.
+7. Float32 products, MKL (PyTorch's default) against oneDNN, at training's shapes: GFLOP/s (products.py).
+8. With ``--epoch-rounds N`` (minutes): one training epoch of the real data with training's products all through
+   oneDNN, the decoder's only, and none (MKL), in turns, then the reference loop on as many tokens; N rounds.
 """
 
 from __future__ import annotations
@@ -119,7 +122,9 @@ def api(model: lt.HeadlineModel) -> None:
 
     import app
 
-    lat = sorted(ms(lambda i=i: list(app.api_generate(model, "new york", seed=i)), 1) for i in range(40))
+    d = app.DEFAULTS  # in /generate's order: prompt, words, temperature, headlines, top-k, top-p, seed
+    values = (d["max_words"], d["temperature"], d["num"], 0, d["top_p"])
+    lat = sorted(ms(lambda i=i: list(app.api_generate(model, "new york", *values, i)), 1) for i in range(40))
     print(f"app.api_generate, defaults (5 x <= 15 words), in-process: p50 {lat[20]:.0f} ms, p95 {lat[37]:.0f} ms")
 
     def sleep(milliseconds: float) -> str:
@@ -240,9 +245,93 @@ def training_floor(model: lt.HeadlineModel, repeats: int = 15) -> None:
     )
 
 
+def _kernel_pairs(x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> dict[str, Callable[[], torch.Tensor]]:
+    from lstm_textgen.products import _onednn_linear
+
+    return {
+        "x W^T mkl": lambda: F.linear(x, w),
+        "x W^T onednn": lambda: _onednn_linear(x, w, None),
+        "g W mkl": lambda: torch.mm(g, w),
+        "g W onednn": lambda: _onednn_linear(g, w.t(), None),
+        "g^T x mkl": lambda: torch.mm(g.t(), x),
+        "g^T x onednn": lambda: _onednn_linear(g.t(), x.t(), None),
+    }
+
+
+def product_kernels(repeats: int = 200) -> None:
+    """x [m, k] times W [n, k] transposed, and the backward's g @ W and g^T x, through MKL (F.linear, torch.mm)
+    and through oneDNN (products.linear), in turns: GFLOP/s."""
+    from lstm_textgen import products
+
+    if not products.onednn():
+        print("float32 products through oneDNN: not available in this PyTorch")
+        return
+    torch.manual_seed(0)
+    rows = []
+    for m, k, n, what in (
+        (160, 256, 1024, "a recurrent step"),
+        (1440, 256, 1024, "a layer's inputs"),
+        (512, 256, 4535, "a chunk of the decoder"),
+        (32, 256, 1024, "the reference's step"),
+    ):
+        t = interleaved_medians(_kernel_pairs(torch.randn(m, k), torch.randn(n, k), torch.randn(m, n)), repeats)
+        gflops = {name: 2 * m * k * n / s / 1e9 for name, s in t.items()}
+        kinds = ("x W^T", "g W", "g^T x")
+        pairs = ", ".join(f"{p} {gflops[f'{p} mkl']:.0f} / {gflops[f'{p} onednn']:.0f}" for p in kinds)
+        rows.append(f"  {m} x {k} x {n} ({what}): {pairs}")
+    print("float32 products, GFLOP/s, MKL / oneDNN:\n" + "\n".join(rows))
+
+
+def training_products(data: str, rounds: int) -> None:
+    """One epoch of ours (the default recipe, the bundled model's shape) with training's float32 products all
+    through oneDNN, the decoder's only, and all through MKL, in turns; then the reference loop on as many tokens.
+    Tokens a second, median of the rounds, and each variant's ratio to the reference."""
+    import statistics
+    import tempfile
+
+    from speed import reference_tokens_per_s
+
+    from lstm_textgen import cells, products
+    from lstm_textgen import model as model_module
+    from lstm_textgen.data import encode_all
+
+    texts = lt.load_headlines(data).texts
+    tr, va = lt.split(texts, lt.Recipe.val_percent)
+    model = lt.load_model(str(ROOT / "checkpoints" / "nyt-headlines"))
+    vocab, cfg = model.vocab, model.config
+    seqs = encode_all(tr, vocab)
+    variants = {
+        "oneDNN": (products.linear, products.linear),
+        "decoder oneDNN": (F.linear, products.linear),
+        "MKL": (F.linear, F.linear),
+    }
+    speeds: dict[str, list[float]] = {name: [] for name in [*variants, "reference"]}
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            for r in range(rounds):
+                for name, (lstm, decoder) in variants.items():
+                    cells.lstm_linear, model_module.linear = lstm, decoder
+                    tcfg = lt.TrainConfig(epochs=1, seed=r, amp=False)
+                    ours = lt.train(tr, va[:64], vocab, cfg, tcfg, f"{work}/{r}", progress=False, log=lambda s: None)
+                    row = ours.metrics["history"][0]
+                    speeds[name].append(row["tokens_per_s"])
+                tokens = row["tokens_per_s"] * row["seconds"]
+                speeds["reference"].append(reference_tokens_per_s(seqs, cfg, 32, max_tokens=tokens, bptt=35))
+    finally:
+        cells.lstm_linear, model_module.linear = products.lstm_linear, products.linear
+    ref = speeds["reference"]
+    print(f"training epochs, float32, tok/s, median of {rounds} (ratio to the reference: median, range):")
+    for name, v in speeds.items():
+        ratios = [a / b for a, b in zip(v, ref)]
+        versus = f" ({statistics.median(ratios):.2f}x, {min(ratios):.2f}-{max(ratios):.2f})"
+        print(f"  {name}: {statistics.median(v):,.0f}{versus if name != 'reference' else ''}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "nyt-headlines"), help="model to time")
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "nyt"), help="training data for part 8")
+    p.add_argument("--epoch-rounds", type=int, default=0, help="rounds of part 8, about a minute each (0: skip it)")
     args = p.parse_args(argv)
     model = lt.load_model(args.checkpoint)
     memory_bound(model)
@@ -251,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     api(model)
     training_loss(model)
     training_floor(model)
+    product_kernels()
+    if args.epoch_rounds:
+        training_products(args.data, args.epoch_rounds)
     return 0
 
 
