@@ -64,7 +64,7 @@ ISA_OVERRIDES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRU
 def machine() -> dict:
     """What every figure depends on: the CPU, its bfloat16 / AVX-512 / AVX2 flags, the threads, torch."""
     from lstm_textgen import kernels
-    from lstm_textgen.mixed import amx_training, int8_available, native_bfloat16
+    from lstm_textgen.mixed import bfloat16_training, int8_available, native_bfloat16
 
     info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
     cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
@@ -79,7 +79,7 @@ def machine() -> dict:
         "avx512_bf16": "avx512_bf16" in flags,
         "amx_bf16": "amx_bf16" in flags,
         "native_bfloat16": native_bfloat16(torch.device("cpu")),
-        "training_autocast": amx_training(torch.device("cpu")),  # bfloat16 training: only with AMX
+        "training_autocast": bfloat16_training(torch.device("cpu")),
         "int8_products": int8_available(),
         "threads": torch.get_num_threads(),
         "aten_kernels": torch.backends.cpu.get_cpu_capability(),  # what ATen runs, below the flags when forced
@@ -418,7 +418,7 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, roun
     (``first_round``), like generation's warm-up call: there every batch shape is new to the process, and oneDNN
     prepares its bfloat16 LSTM for each (speed.md), a cost of a training run's first epoch only."""
     from lstm_textgen.data import encode_all
-    from lstm_textgen.mixed import amx_training
+    from lstm_textgen.mixed import bfloat16_training
 
     texts = lt.load_headlines(data).texts
     tr, va = lt.split(texts, lt.Recipe.val_percent)
@@ -431,7 +431,7 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, roun
         "model": f"{cfg.num_layers}x{cfg.hidden_dim} emb {cfg.emb_dim}",
         "reference_shape": f"{REFERENCE_BATCH} x {REFERENCE_BPTT}",
     }
-    for precision in ("float32", "bfloat16") if amx_training(torch.device("cpu")) else ("float32",):
+    for precision in ("float32", "bfloat16") if bfloat16_training(torch.device("cpu")) else ("float32",):
         amp = precision == "bfloat16"
         runs = []
         for r in range(rounds + 1):

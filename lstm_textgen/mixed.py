@@ -46,15 +46,18 @@ def native_bfloat16(device: torch.device) -> bool:
     return False
 
 
-def amx_training(device: torch.device) -> bool:
-    """Whether training on ``device`` autocasts to bfloat16 with speed to show for it: on a CPU only with AMX
-    tiles that oneDNN may use (ONEDNN_MAX_CPU_ISA, which oneDNN reads, not holding it below them). With
-    AVX512-BF16 alone (AMD Zen 4, Intel Cooper Lake) oneDNN's bfloat16 LSTM trained at 0.58-0.65x float32's
-    tokens a second (bench/results/speed.md); generation's bfloat16 step does not depend on this."""
+# oneDNN instruction-set caps (ONEDNN_MAX_CPU_ISA) that still allow its bfloat16 instructions
+BF16_CAPS = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10")
+
+
+def bfloat16_training(device: torch.device) -> bool:
+    """Whether training on a CPU autocasts to bfloat16: where the CPU has bfloat16 instructions
+    (:func:`native_bfloat16`) and ONEDNN_MAX_CPU_ISA, which oneDNN reads, does not hold it below them. Measured
+    faster than float32 on both kinds of CPU at hand: 1.36-1.84x with AMX (Intel Xeon), 1.29-1.52x with
+    AVX512-BF16 alone (AMD EPYC Zen 4) (bench/results/speed.md, "ninth session")."""
     if device.type != "cpu" or not native_bfloat16(device):
         return False
-    cap = onednn_isa_cap()
-    return _torch_cpu_has("_is_amx_tile_supported") and (cap in ("ALL", "DEFAULT") or "AMX" in cap)
+    return onednn_isa_cap().startswith(BF16_CAPS)
 
 
 def _torch_cpu_has(probe: str) -> bool:

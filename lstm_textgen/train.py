@@ -29,7 +29,7 @@ from .data import bucketed_batches, common_openings, encode_all, pad_batch, padd
 from .distributed import Dist, all_reduce_sum, gather_digests, init_distributed, leave
 from .errors import CheckpointError
 from .evaluate import evaluate
-from .mixed import amx_training
+from .mixed import bfloat16_training
 from .model import HeadlineModel, ModelConfig, config_field, next_token_nll, pair_nll
 from .vocab import PAD_ID, Vocab
 
@@ -52,7 +52,7 @@ class TrainConfig:
     device: str = config_field("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1, mps")
     amp: bool = config_field(
         True,
-        "mixed precision where it pays: CUDA, or bfloat16 on a CPU with AMX (Intel Xeon 4th gen. or later)",
+        "mixed precision where it pays: CUDA, or bfloat16 on a CPU with bfloat16 instructions (AMX, AVX512-BF16)",
         flag="no-amp",
     )
     ema: float = config_field(
@@ -369,10 +369,9 @@ def _setup(
     )
     steps_per_epoch = math.ceil(len(sampler) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps_per_epoch * cfg.epochs))
-    # CPU autocast runs the LSTM and decoder products in bfloat16 where the CPU has AMX, with the same validation
-    # perplexity (bench/results/speed.md); with AVX512-BF16 alone it trained slower than float32, and emulated
-    # bfloat16 slower still
-    amp = cfg.amp and (device.type == "cuda" or amx_training(device))
+    # CPU autocast runs the LSTM and decoder products in bfloat16 where the CPU has bfloat16 instructions, with
+    # the same validation perplexity (bench/results/speed.md); emulated bfloat16 would be slower than float32
+    amp = cfg.amp and (device.type == "cuda" or bfloat16_training(device))
     amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
     net: torch.nn.Module = model

@@ -220,8 +220,8 @@ def test_no_bfloat16_where_the_kernels_are_held_to_avx2():
     """ATEN_CPU_CAPABILITY=avx2 stands in for a CPU without AVX-512: generation and training then take the
     float32/int8 path, whatever this CPU has."""
     probe = (
-        "import torch; from lstm_textgen.mixed import amx_training, native_bfloat16; cpu = torch.device('cpu'); "
-        "print(native_bfloat16(cpu) or amx_training(cpu))"
+        "import torch; from lstm_textgen.mixed import bfloat16_training, native_bfloat16; cpu = torch.device('cpu'); "
+        "print(native_bfloat16(cpu) or bfloat16_training(cpu))"
     )
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -230,23 +230,29 @@ def test_no_bfloat16_where_the_kernels_are_held_to_avx2():
 
 
 @pytest.mark.parametrize(
-    ("cap", "amx", "expected"),
-    [(None, True, True), ("AVX512_CORE_BF16", True, False), ("AVX512_CORE_AMX", True, True), (None, False, False)],
+    ("cap", "native", "expected"),
+    [
+        (None, True, True),
+        ("AVX512_CORE_BF16", True, True),
+        ("AVX512_CORE_AMX", True, True),
+        ("AVX512_CORE", True, False),
+        ("AVX2", True, False),
+        (None, False, False),
+    ],
 )
-def test_training_autocasts_on_a_cpu_only_where_onednn_may_use_amx(monkeypatch, cap, amx, expected):
-    """With AVX512-BF16 alone (or oneDNN held below AMX) bfloat16 training was slower than float32: such a CPU
-    trains in float32; generation's choice (native_bfloat16) is not changed by it."""
+def test_training_autocasts_on_a_cpu_where_onednn_may_use_bfloat16_instructions(monkeypatch, cap, native, expected):
+    """With AMX or AVX512-BF16 bfloat16 training was the faster (speed.md); without them, or with oneDNN held below
+    them, it would be emulated: such a CPU trains in float32."""
     from lstm_textgen import mixed
 
-    monkeypatch.setattr(mixed, "native_bfloat16", lambda device: True)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(mixed, "native_bfloat16", lambda device: native)
     monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     if cap is None:
         monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     else:
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
-    assert mixed.amx_training(torch.device("cpu")) is expected
-    assert mixed.amx_training(torch.device("meta")) is False
+    assert mixed.bfloat16_training(torch.device("cpu")) is expected
+    assert mixed.bfloat16_training(torch.device("meta")) is False
 
 
 def test_the_bfloat16_step_follows_the_weights_when_they_change():

@@ -159,17 +159,17 @@ def test_a_refit_trains_without_validation_for_a_fixed_part_of_the_schedule(corp
 
 
 @pytest.mark.slow
-def test_mixed_precision_where_the_cpu_has_amx(corpus, tmp_path):
-    """On a CPU with AMX training autocasts to bfloat16 (recorded in the metrics) and learns as well as
-    float32; --no-amp (amp=False) trains in float32 throughout."""
-    from lstm_textgen.mixed import amx_training
+def test_mixed_precision_where_the_cpu_has_bfloat16(corpus, tmp_path):
+    """On a CPU with bfloat16 instructions training autocasts to bfloat16 (recorded in the metrics) and learns as
+    well as float32; --no-amp (amp=False) trains in float32 throughout."""
+    from lstm_textgen.mixed import bfloat16_training
 
     tr, va, vocab, cfg = corpus
     mixed = train(tr, va, vocab, cfg, TrainConfig(epochs=2, **FAST), tmp_path / "mixed", progress=False)
     plain = train(tr, va, vocab, cfg, TrainConfig(epochs=2, amp=False, **FAST), tmp_path / "plain", progress=False)
     assert plain.metrics["autocast"] is None
     assert load_model(tmp_path / "plain").metrics["autocast"] is None
-    if not amx_training(torch.device("cpu")):
+    if not bfloat16_training(torch.device("cpu")):
         assert mixed.metrics["autocast"] is None
         return
     assert mixed.metrics["autocast"] == "bfloat16"
