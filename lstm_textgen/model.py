@@ -179,7 +179,7 @@ class _DecoderNLL(torch.autograd.Function):
     about 30% of a training step's time outside the LSTM (bench/results/speed.md). Here one [chunk, V] array
     holds each chunk's logits, then its softmax, then its gradient, in place. The same arithmetic as
     ``F.cross_entropy(F.linear(x, weight, bias))``, summed in another order; products in x's dtype (bfloat16 under
-    autocast; float32 ones through oneDNN, products.py), the softmax in float32.
+    autocast; float32 ones through oneDNN on an AMD CPU, products.py), the softmax in float32.
     """
 
     @staticmethod

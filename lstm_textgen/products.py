@@ -3,10 +3,10 @@
 PyTorch's own float32 products on a CPU call MKL. On an AMD EPYC (Zen 4) MKL's x @ W^T ran the decoder's
 [512, 256] x [256, 4535] at 92 GFLOP/s where oneDNN's kernel ran 181, with AVX-512 kernels, and 101 against 154
 with AVX2 kernels only; the LSTM's [160, 256] x [256, 1024] ran 152 against 171 with AVX-512 but 151 against 140
-with AVX2 (bench/results/speed.md, "ninth session"). So the decoder's products go through oneDNN
+with AVX2 (bench/results/speed.md, "ninth session"). So on an AMD CPU the decoder's products go through oneDNN
 (:func:`linear`), the LSTM layers' only where oneDNN runs AVX-512 kernels (:func:`lstm_linear`); the weights'
 gradients (x^T g), where MKL was the faster, stay with MKL. The same float32 arithmetic, summed in another order.
-No Intel CPU was at hand to measure; MKL there may be the faster.
+Other CPUs keep MKL, as every earlier figure on an Intel Xeon ran it: no Intel CPU was at hand to compare.
 """
 
 from __future__ import annotations
@@ -22,6 +22,15 @@ def onednn_isa_cap() -> str:
     """The newest instruction set oneDNN may use, as ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA) names it; "ALL"
     when neither is set. oneDNN reads it once, at its first use."""
     return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+
+
+@functools.cache
+def measured_faster() -> bool:
+    """Whether this is a CPU of the kind where oneDNN's products were measured faster than MKL's (an AMD CPU) and
+    this PyTorch has them."""
+    from .kernels import cpu_identity
+
+    return "AuthenticAMD" in cpu_identity() and onednn()
 
 
 @functools.cache
@@ -43,7 +52,7 @@ def onednn_avx512() -> bool:
     oneDNN not held below them."""
     cap = onednn_isa_cap()
     wide = cap in ("ALL", "DEFAULT") or cap.startswith(("AVX512", "AVX10"))
-    return onednn() and wide and torch.backends.cpu.get_cpu_capability() == "AVX512"
+    return measured_faster() and wide and torch.backends.cpu.get_cpu_capability() == "AVX512"
 
 
 def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -56,8 +65,8 @@ def _usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """x [N, in] times weight [out, in] transposed, plus bias [out]: F.linear's value, a new tensor, through
-    oneDNN for float32 on a CPU. ``weight`` may be a transposed view (``m.t()``: x @ m)."""
-    if _usable(x, weight) and onednn():
+    oneDNN for float32 on an AMD CPU. ``weight`` may be a transposed view (``m.t()``: x @ m)."""
+    if _usable(x, weight) and measured_faster():
         return _onednn_linear(x, weight, bias)
     return F.linear(x, weight, bias)
 
@@ -69,4 +78,4 @@ def lstm_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return F.linear(x, weight, bias)
 
 
-__all__ = ["linear", "lstm_linear", "onednn", "onednn_avx512", "onednn_isa_cap"]
+__all__ = ["linear", "lstm_linear", "measured_faster", "onednn", "onednn_avx512", "onednn_isa_cap"]

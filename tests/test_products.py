@@ -25,14 +25,41 @@ def test_it_gives_f_linears_values(rows, inputs, outputs, transposed, bias):
 def test_other_dtypes_and_a_torch_without_onednn_get_f_linear(monkeypatch):
     x, w = torch.randn(4, 8, dtype=torch.float64), torch.randn(3, 8, dtype=torch.float64)
     assert torch.equal(products.linear(x, w), F.linear(x, w))
-    monkeypatch.setattr(products, "onednn", lambda: False)
+    monkeypatch.setattr(products, "measured_faster", lambda: False)
+    monkeypatch.setattr(products, "onednn_avx512", lambda: False)
     x, w = x.float(), w.float()
     assert torch.equal(products.linear(x, w), F.linear(x, w))
+    assert torch.equal(products.lstm_linear(x, w), F.linear(x, w))
 
 
+@pytest.mark.parametrize(
+    "cpu, routed",
+    [
+        ("[('model name', 'AMD EPYC'), ('vendor_id', 'AuthenticAMD')]", True),
+        ("AMD64 Family 25 Model 17 Stepping 1, AuthenticAMD on host", True),  # Windows: no /proc/cpuinfo
+        ("[('model name', 'Intel(R) Xeon(R)'), ('vendor_id', 'GenuineIntel')]", False),
+    ],
+)
+def test_only_an_amd_cpu_takes_onednn_where_it_was_measured_faster(monkeypatch, cpu, routed):
+    """oneDNN beat MKL on an AMD EPYC; no Intel CPU was at hand, and earlier Intel figures ran MKL: it keeps MKL."""
+    from lstm_textgen import kernels
+
+    monkeypatch.setattr(kernels, "cpu_identity", lambda: cpu)
+    products.measured_faster.cache_clear()
+    try:
+        assert products.measured_faster() == (routed and products.onednn())
+    finally:
+        products.measured_faster.cache_clear()
+
+
+@pytest.mark.skipif(not products.onednn(), reason="this PyTorch has no oneDNN products")
 def test_a_training_step_has_the_loss_and_gradients_of_pytorchs_own_products(monkeypatch):
     """The model's training forward and backward (the compiled LSTM layer where it is built, the fused loss) with
-    oneDNN's products and with F.linear's: the same loss and gradients, to float32 rounding."""
+    oneDNN's products and with F.linear's: the same loss and gradients, to float32 rounding, on any CPU."""
+
+    def onednn(x, w, b=None):
+        return products._onednn_linear(x, w, b)
+
     torch.manual_seed(0)
     net = HeadlineModel(ModelConfig(vocab_size=300, num_layers=3, emb_dim=32, hidden_dim=32)).net.train()
     tokens = torch.randint(4, 300, (24, 10))
@@ -44,6 +71,8 @@ def test_a_training_step_has_the_loss_and_gradients_of_pytorchs_own_products(mon
         loss.backward()
         return loss.item(), [p.grad.clone() for p in net.parameters()]
 
+    monkeypatch.setattr(cells, "lstm_linear", onednn)
+    monkeypatch.setattr(model_module, "linear", onednn)
     loss_d, grads_d = step()
     monkeypatch.setattr(cells, "lstm_linear", F.linear)
     monkeypatch.setattr(model_module, "linear", F.linear)
@@ -68,6 +97,6 @@ def test_the_lstms_products_go_through_onednn_only_with_avx512_kernels(monkeypat
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
     products.onednn_avx512.cache_clear()
     try:
-        assert products.onednn_avx512() == (wide and products.onednn())
+        assert products.onednn_avx512() == (wide and products.measured_faster())
     finally:
         products.onednn_avx512.cache_clear()
