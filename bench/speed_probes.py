@@ -291,8 +291,7 @@ def training_products(data: str, rounds: int) -> None:
 
     from speed import reference_tokens_per_s
 
-    from lstm_textgen import cells, products
-    from lstm_textgen import model as model_module
+    from lstm_textgen import products
     from lstm_textgen.data import encode_all
 
     texts = lt.load_headlines(data).texts
@@ -300,20 +299,18 @@ def training_products(data: str, rounds: int) -> None:
     model = lt.load_model(str(ROOT / "checkpoints" / "nyt-headlines"))
     vocab, cfg = model.vocab, model.config
     seqs = encode_all(tr, vocab)
-
-    def onednn(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-        return products._onednn_linear(x, w, b)  # on any CPU, whatever products.measured_faster() says
-
     if not products.onednn():
         print("training epochs by product kernel: this PyTorch has no oneDNN products")
         return
-    variants = {"oneDNN": (onednn, onednn), "decoder oneDNN": (F.linear, onednn), "MKL": (F.linear, F.linear)}
+    # (the LSTM layers', the decoder's) through oneDNN? on any CPU, whatever products.measured_faster() says
+    variants = {"oneDNN": (True, True), "decoder oneDNN": (False, True), "MKL": (False, False)}
+    avx512, measured = products.onednn_avx512, products.measured_faster
     speeds: dict[str, list[float]] = {name: [] for name in [*variants, "reference"]}
     try:
         with tempfile.TemporaryDirectory() as work:
             for r in range(rounds):
                 for name, (lstm, decoder) in variants.items():
-                    cells.lstm_linear, model_module.linear = lstm, decoder
+                    products.onednn_avx512, products.measured_faster = (lambda v=lstm: v), (lambda v=decoder: v)
                     tcfg = lt.TrainConfig(epochs=1, seed=r, amp=False)
                     ours = lt.train(tr, va[:64], vocab, cfg, tcfg, f"{work}/{r}", progress=False, log=lambda s: None)
                     row = ours.metrics["history"][0]
@@ -321,7 +318,7 @@ def training_products(data: str, rounds: int) -> None:
                 tokens = row["tokens_per_s"] * row["seconds"]
                 speeds["reference"].append(reference_tokens_per_s(seqs, cfg, 32, max_tokens=tokens, bptt=35))
     finally:
-        cells.lstm_linear, model_module.linear = products.lstm_linear, products.linear
+        products.onednn_avx512, products.measured_faster = avx512, measured
     ref = speeds["reference"]
     print(f"training epochs, float32, tok/s, median of {rounds} (ratio to the reference: median, range):")
     for name, v in speeds.items():

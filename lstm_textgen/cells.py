@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from . import kernels
-from .products import lstm_linear
+from .products import lstm_addmm_, lstm_linear
 
 
 def usable(x: torch.Tensor, state: Any) -> bool:
@@ -53,7 +53,7 @@ class _Layer(torch.autograd.Function):
         zero = x.new_zeros(b, h)
         for s in range(t):
             if s:
-                gates[s].add_(lstm_linear(out[s - 1], w_hh))
+                lstm_addmm_(gates[s], out[s - 1], w_hh)
             c_prev = cells[s - 1] if s else zero
             lib.lt_lstm_forward(
                 gates[s].data_ptr(), c_prev.data_ptr(), cells[s].data_ptr(), tanh_c[s].data_ptr(),
@@ -74,12 +74,14 @@ class _Layer(torch.autograd.Function):
         h = w_hh.size(1)
         d_out = torch.zeros_like(out) if d_out is None else d_out.contiguous()
         dc = x.new_zeros(b, h) if d_c is None else d_c.contiguous().clone()
-        zero = x.new_zeros(b, h)
+        dh, zero = x.new_empty(b, h), x.new_zeros(b, h)
         for s in reversed(range(t)):
+            dh.copy_(d_out[s])
             if s == t - 1:
-                dh = d_out[s] if d_h is None else d_out[s] + d_h
+                if d_h is not None:
+                    dh.add_(d_h)
             else:  # the state's gradient: from the output, and through the next step's gates
-                dh = lstm_linear(gates[s + 1], w_hh.t()).add_(d_out[s])
+                lstm_addmm_(dh, gates[s + 1], w_hh.t())
             c_prev = cells[s - 1] if s else zero
             lib.lt_lstm_backward(
                 dh.data_ptr(), dc.data_ptr(), gates[s].data_ptr(), c_prev.data_ptr(), tanh_c[s].data_ptr(), b, h

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .model import HeadlineModel, LSTMNet, LSTMState, StepFn
-from .products import onednn_isa_cap
+from .products import onednn_may_use
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -46,8 +46,8 @@ def native_bfloat16(device: torch.device) -> bool:
     return False
 
 
-# oneDNN instruction-set caps (ONEDNN_MAX_CPU_ISA) that still allow its bfloat16 instructions
-BF16_CAPS = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10")
+# oneDNN's instruction sets (ONEDNN_MAX_CPU_ISA's names) with its bfloat16 instructions
+BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10")
 
 
 def bfloat16_training(device: torch.device) -> bool:
@@ -57,7 +57,7 @@ def bfloat16_training(device: torch.device) -> bool:
     AVX512-BF16 alone (AMD EPYC Zen 4) (bench/results/speed.md, "ninth session")."""
     if device.type != "cpu" or not native_bfloat16(device):
         return False
-    return onednn_isa_cap().startswith(BF16_CAPS)
+    return onednn_may_use(*BF16_ISAS)
 
 
 def _torch_cpu_has(probe: str) -> bool:

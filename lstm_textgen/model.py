@@ -177,7 +177,8 @@ class _DecoderNLL(torch.autograd.Function):
     The separate decoder and loss write [N, V] logits, their log-softmax, a zeroed gradient of that and two
     more [N, V] arrays in backward: at a batch of 160 headlines each is some 25 MB, and those passes were
     about 30% of a training step's time outside the LSTM (bench/results/speed.md). Here one [chunk, V] array
-    holds each chunk's logits, then its softmax, then its gradient, in place. The same arithmetic as
+    holds each chunk's logits, then its softmax, then its gradient, in place; fresh memory costs page faults
+    at every step (oneDNN's products, products.py, return their own). The same arithmetic as
     ``F.cross_entropy(F.linear(x, weight, bias))``, summed in another order; products in x's dtype (bfloat16 under
     autocast; float32 ones through oneDNN on an AMD CPU, products.py), the softmax in float32.
     """
@@ -186,6 +187,7 @@ class _DecoderNLL(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor):
         grads = any(ctx.needs_input_grad[:3])
         n, w = x.size(0), weight.to(x.dtype)
+        buffer = torch.empty(min(n, LOSS_CHUNK), w.size(0), dtype=torch.float32, device=x.device)
         gx = torch.empty_like(x) if grads else None
         gw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if grads else None
         gb = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if grads else None
@@ -193,7 +195,11 @@ class _DecoderNLL(torch.autograd.Function):
         with torch.autocast(x.device.type, enabled=False):
             for i in range(0, n, LOSS_CHUNK):
                 xc, tc = x[i : i + LOSS_CHUNK], targets[i : i + LOSS_CHUNK, None]
-                logits = linear(xc, w, bias) if w.dtype == torch.float32 else torch.mm(xc, w.t()).float().add_(bias)
+                logits = buffer[: xc.size(0)]
+                if w.dtype == torch.float32:
+                    logits = linear(xc, w, bias, out=logits)
+                else:
+                    logits.copy_(torch.mm(xc, w.t())).add_(bias)
                 picked = logits.gather(1, tc)
                 top = logits.amax(dim=1, keepdim=True)
                 e = logits.sub_(top).exp_()
@@ -204,7 +210,8 @@ class _DecoderNLL(torch.autograd.Function):
                     g.scatter_add_(1, tc, g.new_full(tc.shape, -1 / n))
                     gd = g.to(x.dtype)
                     if gd.dtype == torch.float32:
-                        gx[i : i + LOSS_CHUNK] = linear(gd, w.t())
+                        rows = gx[i : i + LOSS_CHUNK]
+                        rows.copy_(linear(gd, w.t(), out=rows))  # a no-op copy where MKL wrote rows itself
                         gw.addmm_(gd.t(), xc)
                     else:  # bfloat16 products, summed in float32
                         torch.mm(gd, w, out=gx[i : i + LOSS_CHUNK])

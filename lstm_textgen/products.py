@@ -24,6 +24,12 @@ def onednn_isa_cap() -> str:
     return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
 
 
+def onednn_may_use(*isas: str) -> bool:
+    """Whether :func:`onednn_isa_cap` leaves oneDNN one of ``isas`` (name prefixes: "AVX512" covers them all)."""
+    cap = onednn_isa_cap()
+    return cap in ("ALL", "DEFAULT") or cap.startswith(isas)
+
+
 @functools.cache
 def measured_faster() -> bool:
     """Whether this is a CPU of the kind where oneDNN's products were measured faster than MKL's (an AMD CPU) and
@@ -50,8 +56,7 @@ def onednn() -> bool:
 def onednn_avx512() -> bool:
     """Whether oneDNN's products run AVX-512 kernels here: a CPU whose ATen kernels are AVX-512 ones, with
     oneDNN not held below them."""
-    cap = onednn_isa_cap()
-    wide = cap in ("ALL", "DEFAULT") or cap.startswith(("AVX512", "AVX10"))
+    wide = onednn_may_use("AVX512", "AVX10")
     return measured_faster() and wide and torch.backends.cpu.get_cpu_capability() == "AVX512"
 
 
@@ -63,12 +68,15 @@ def _usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """x [N, in] times weight [out, in] transposed, plus bias [out]: F.linear's value, a new tensor, through
-    oneDNN for float32 on an AMD CPU. ``weight`` may be a transposed view (``m.t()``: x @ m)."""
+def linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """x [N, in] times weight [out, in] transposed, plus bias [out]: F.linear's value, through oneDNN for float32
+    on an AMD CPU. ``weight`` may be a transposed view (``m.t()``: x @ m). ``out``: a buffer MKL's path writes
+    into (fresh memory costs page faults at every step); oneDNN's returns a new tensor. Use what is returned."""
     if _usable(x, weight) and measured_faster():
         return _onednn_linear(x, weight, bias)
-    return F.linear(x, weight, bias)
+    return _mkl_linear(x, weight, bias, out)
 
 
 def lstm_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -78,4 +86,30 @@ def lstm_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return F.linear(x, weight, bias)
 
 
-__all__ = ["linear", "lstm_linear", "measured_faster", "onednn", "onednn_avx512", "onednn_isa_cap"]
+def lstm_addmm_(acc: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """acc += x @ weight^T in place (as :func:`lstm_linear` routes it): MKL adds into acc in the product itself."""
+    if _usable(x, weight) and onednn_avx512():
+        return acc.add_(_onednn_linear(x, weight, None))
+    return acc.addmm_(x, weight.t())
+
+
+def _mkl_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor | None
+) -> torch.Tensor:
+    if out is None:
+        return F.linear(x, weight, bias)
+    if bias is None:
+        return torch.mm(x, weight.t(), out=out)
+    return torch.addmm(bias, x, weight.t(), out=out)
+
+
+__all__ = [
+    "linear",
+    "lstm_addmm_",
+    "lstm_linear",
+    "measured_faster",
+    "onednn",
+    "onednn_avx512",
+    "onednn_isa_cap",
+    "onednn_may_use",
+]

@@ -5,8 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstm_textgen import HeadlineModel, ModelConfig, cells, products
-from lstm_textgen import model as model_module
+from lstm_textgen import HeadlineModel, ModelConfig, products
 
 
 @pytest.mark.parametrize("rows, inputs, outputs", [(1, 3, 5), (160, 256, 1024), (7, 33, 4535)])
@@ -55,11 +54,7 @@ def test_only_an_amd_cpu_takes_onednn_where_it_was_measured_faster(monkeypatch, 
 @pytest.mark.skipif(not products.onednn(), reason="this PyTorch has no oneDNN products")
 def test_a_training_step_has_the_loss_and_gradients_of_pytorchs_own_products(monkeypatch):
     """The model's training forward and backward (the compiled LSTM layer where it is built, the fused loss) with
-    oneDNN's products and with F.linear's: the same loss and gradients, to float32 rounding, on any CPU."""
-
-    def onednn(x, w, b=None):
-        return products._onednn_linear(x, w, b)
-
+    oneDNN's products and with MKL's: the same loss and gradients, to float32 rounding, on any CPU."""
     torch.manual_seed(0)
     net = HeadlineModel(ModelConfig(vocab_size=300, num_layers=3, emb_dim=32, hidden_dim=32)).net.train()
     tokens = torch.randint(4, 300, (24, 10))
@@ -71,11 +66,11 @@ def test_a_training_step_has_the_loss_and_gradients_of_pytorchs_own_products(mon
         loss.backward()
         return loss.item(), [p.grad.clone() for p in net.parameters()]
 
-    monkeypatch.setattr(cells, "lstm_linear", onednn)
-    monkeypatch.setattr(model_module, "linear", onednn)
+    for routed in ("measured_faster", "onednn_avx512"):  # oneDNN for every product it takes
+        monkeypatch.setattr(products, routed, lambda: True)
     loss_d, grads_d = step()
-    monkeypatch.setattr(cells, "lstm_linear", F.linear)
-    monkeypatch.setattr(model_module, "linear", F.linear)
+    for routed in ("measured_faster", "onednn_avx512"):  # MKL for all
+        monkeypatch.setattr(products, routed, lambda: False)
     loss_m, grads_m = step()
     assert loss_d == pytest.approx(loss_m, rel=1e-6)
     for got, want in zip(grads_d, grads_m):
