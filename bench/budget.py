@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 import lstm_textgen as lt
+from lstm_textgen.kernels import cpu_info
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -97,9 +98,8 @@ def main() -> None:
     p.add_argument("--no-amp", action="store_true", help="float32 throughout (the path of CPUs without bfloat16)")
     args = p.parse_args()
     torch.manual_seed(0)
-    info = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
-    flags = set(next((line for line in info if line.startswith("flags")), "").split())
+    info = cpu_info()
+    cpu, flags = info.get("model name", "?"), set(info.get("flags", "").split())
     print(f"cpu: {cpu}; bf16 {'avx512_bf16' in flags}; avx512f {'avx512f' in flags}; threads {torch.get_num_threads()}")
     result = run(args)
     ours = [r for r in result["runs"] if r["model"] == "ours"]

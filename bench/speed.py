@@ -66,14 +66,12 @@ def machine() -> dict:
     from lstm_textgen import kernels
     from lstm_textgen.mixed import bfloat16_training, int8_available, native_bfloat16
 
-    info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
-    # "AMD EPYC" alone does not say which generation: family 25 model 17 is Zen 4, family 23 Zen 1-2
-    ident = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in info[:10])}
-    flags = set(next((line for line in info if line.startswith("flags")), "").split())
+    info = kernels.cpu_info()
+    flags = set(info.get("flags", "").split())
     return {
-        "cpu": cpu,
-        "cpu_id": " ".join(f"{k} {ident[k]}" for k in ("vendor_id", "cpu family", "model") if k in ident),
+        "cpu": info.get("model name", "?"),
+        # "AMD EPYC" alone does not say which generation: family 25 model 17 is Zen 4, family 23 Zen 1-2
+        "cpu_id": " ".join(f"{k} {info[k]}" for k in ("vendor_id", "cpu family", "model") if k in info),
         "avx2": "avx2" in flags,
         "avx512f": "avx512f" in flags,
         "avx512_bf16": "avx512_bf16" in flags,

@@ -55,22 +55,32 @@ def arch_flags() -> list[str]:
     return {"DEFAULT": [], "AVX2": ["-march=x86-64-v3"]}.get(torch.backends.cpu.get_cpu_capability(), ["-march=native"])
 
 
-def cpu_identity() -> str:
-    """This CPU's model and instruction-set flags, for the cache key of a library built with -march=native: such a
-    library can hold instructions another CPU lacks (AMX, AVX-512), and a cache folder can outlive its machine (a
-    home folder shared between machines, a container image built on one and run on another)."""
+# /proc/cpuinfo's entries that name a CPU and its instruction sets (x86: vendor_id ... flags; ARM: Features, CPU ...)
+CPU_FIELDS = ("vendor_id", "cpu family", "model", "model name", "flags", "Features", "CPU implementer", "CPU part")
+
+
+def cpu_info() -> dict[str, str]:
+    """This CPU's :data:`CPU_FIELDS` from /proc/cpuinfo, the first processor's (all of a machine's are alike);
+    empty where there is no /proc/cpuinfo. The one reader of that file: the benches record the same entries."""
     try:
         lines = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
     except OSError:
-        lines = []
-    wanted = ("vendor_id", "cpu family", "model", "model name", "flags", "Features", "CPU implementer", "CPU part")
+        return {}
     seen: dict[str, str] = {}
     for line in lines:
         name, _, value = line.partition(":")
         name = name.strip()
-        if name in wanted and name not in seen:  # the first processor's: all of a machine's are alike
+        if name in CPU_FIELDS and name not in seen:
             seen[name] = value.strip()
-    return repr(sorted(seen.items())) if seen else f"{platform.processor()} on {platform.node()}"  # no /proc
+    return seen
+
+
+def cpu_identity() -> str:
+    """This CPU's model and instruction-set flags, for the cache key of a library built with -march=native: such a
+    library can hold instructions another CPU lacks (AMX, AVX-512), and a cache folder can outlive its machine (a
+    home folder shared between machines, a container image built on one and run on another)."""
+    info = cpu_info()
+    return repr(sorted(info.items())) if info else f"{platform.processor()} on {platform.node()}"  # no /proc
 
 
 def _cache_dir() -> Path:
