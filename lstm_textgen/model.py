@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import cells
-from .products import linear
+from .products import keeps_shapes, linear, padded_rows
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 ARCHS = ("lstm", "tutorial")
@@ -187,7 +187,9 @@ class _DecoderNLL(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor):
         grads = any(ctx.needs_input_grad[:3])
         n, w = x.size(0), weight.to(x.dtype)
-        buffer = torch.empty(min(n, LOSS_CHUNK), w.size(0), dtype=torch.float32, device=x.device)
+        # a short chunk padded with zero rows where oneDNN would keep state for each new row count (products.py)
+        pad = padded_rows if keeps_shapes(x) else int
+        buffer = torch.empty(pad(min(n, LOSS_CHUNK)), w.size(0), dtype=torch.float32, device=x.device)
         gx = torch.empty_like(x) if grads else None
         gw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if grads else None
         gb = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if grads else None
@@ -195,11 +197,15 @@ class _DecoderNLL(torch.autograd.Function):
         with torch.autocast(x.device.type, enabled=False):
             for i in range(0, n, LOSS_CHUNK):
                 xc, tc = x[i : i + LOSS_CHUNK], targets[i : i + LOSS_CHUNK, None]
-                logits = buffer[: xc.size(0)]
+                r = xc.size(0)
+                if pad(r) > r:  # zero rows: products of nothing, and gradients of nothing below
+                    xc = torch.cat([xc, xc.new_zeros(pad(r) - r, xc.size(1))])
+                padded = buffer[: xc.size(0)]
                 if w.dtype == torch.float32:
-                    logits = linear(xc, w, bias, out=logits)
+                    padded = linear(xc, w, bias, out=padded)
                 else:
-                    logits.copy_(torch.mm(xc, w.t())).add_(bias)
+                    padded.copy_(torch.mm(xc, w.t())).add_(bias)
+                logits = padded[:r]
                 picked = logits.gather(1, tc)
                 top = logits.amax(dim=1, keepdim=True)
                 e = logits.sub_(top).exp_()
@@ -208,13 +214,18 @@ class _DecoderNLL(torch.autograd.Function):
                 if grads:  # dLoss/dlogits: the softmax minus the one-hot target, over n
                     g = e.mul_(z.reciprocal_().mul_(1 / n))
                     g.scatter_add_(1, tc, g.new_full(tc.shape, -1 / n))
-                    gd = g.to(x.dtype)
+                    # the padding rows keep their logits: they meet zero inputs in gw's product, and their
+                    # share of the inputs' gradient is dropped
+                    gd, rows = padded.to(x.dtype), gx[i : i + r]
+                    own = rows if len(gd) == r else None  # a buffer for the inputs' gradient, where it fits
                     if gd.dtype == torch.float32:
-                        rows = gx[i : i + LOSS_CHUNK]
-                        rows.copy_(linear(gd, w.t(), out=rows))  # a no-op copy where MKL wrote rows itself
+                        rows.copy_(linear(gd, w.t(), out=own)[:r])  # a no-op copy where MKL wrote rows itself
                         gw.addmm_(gd.t(), xc)
                     else:  # bfloat16 products, summed in float32
-                        torch.mm(gd, w, out=gx[i : i + LOSS_CHUNK])
+                        if own is None:
+                            rows.copy_(torch.mm(gd, w)[:r])
+                        else:
+                            torch.mm(gd, w, out=own)
                         gw.add_(torch.mm(gd.t(), xc))
                     gb.add_(g.sum(0))
         # made here, neither input nor output: kept on ctx, so that backward may hand them out (below)

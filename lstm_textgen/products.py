@@ -60,6 +60,22 @@ def onednn_avx512() -> bool:
     return measured_faster() and wide and torch.backends.cpu.get_cpu_capability() == "AVX512"
 
 
+def keeps_shapes(x: torch.Tensor) -> bool:
+    """Whether products of ``x`` (as :func:`linear` routes float32, as PyTorch routes bfloat16) go through oneDNN on a
+    CPU, which keeps compiled code and a cache entry for every new shape until its caches hold 1,024: about 0.9 MB a
+    shape, so a server training many files grew by 700 MB (bench/results/speed.md, "tenth session")."""
+    if x.device.type != "cpu":
+        return False
+    return x.dtype == torch.bfloat16 or (x.dtype == torch.float32 and measured_faster())
+
+
+def padded_rows(n: int) -> int:
+    """``n`` rounded up to a multiple of its highest power of two over 16 (at least 8): at most 1/16 more rows, and
+    16 row counts for each power of two instead of all of them (:func:`keeps_shapes`)."""
+    step = max(8, 1 << max(n.bit_length() - 5, 0))
+    return -(-n // step) * step
+
+
 def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [None], "")
 
@@ -104,6 +120,7 @@ def _mkl_linear(
 
 
 __all__ = [
+    "keeps_shapes",
     "linear",
     "lstm_addmm_",
     "lstm_linear",
@@ -112,4 +129,5 @@ __all__ = [
     "onednn_avx512",
     "onednn_isa_cap",
     "onednn_may_use",
+    "padded_rows",
 ]

@@ -95,3 +95,12 @@ def test_the_lstms_products_go_through_onednn_only_with_avx512_kernels(monkeypat
         assert products.onednn_avx512() == (wide and products.measured_faster())
     finally:
         products.onednn_avx512.cache_clear()
+
+
+def test_padded_row_counts_are_few_and_cost_at_most_a_sixteenth():
+    """oneDNN keeps state for every new shape: row counts rounded up leave 16 of them per power of two (at least 8
+    rows a step), never more than 1/16 extra rows (beyond 8), and keep the counts that are already round."""
+    counts = [products.padded_rows(n) for n in range(1, 4097)]
+    assert all(n <= p <= max(n + 7, n * 17 // 16) for n, p in zip(range(1, 4097), counts))
+    assert all(products.padded_rows(p) == p for p in counts)
+    assert len(set(counts)) <= 16 * 8 + 8 and products.padded_rows(512) == 512 and products.padded_rows(160) == 160
