@@ -339,12 +339,18 @@ class TrainLimits:
         8, "trained models kept, all visitors together; the oldest is freed first", flag="max-user-models"
     )
     keep_minutes: float = config_field(60.0, "how long a trained model is kept", flag="keep-minutes")
+    kernel_cache: int = config_field(
+        128,
+        "matrix shapes each of oneDNN's two kernel caches keeps: every new shape costs about 0.9 MB, and "
+        "visitors' files bring new ones (oneDNN's own default, 1,024, let the server grow by some 0.5 GB)",
+        flag="kernel-cache",
+    )
     max_bytes: int = 5 * 1024**2
     max_rows: int = 100_000
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.max_models < 1:
-            raise ValueError("--train-concurrency and --max-user-models must be at least 1")
+        if self.concurrency < 1 or self.max_models < 1 or self.kernel_cache < 1:
+            raise ValueError("--train-concurrency, --max-user-models and --kernel-cache must be at least 1")
         if not MIN_TRAIN_MINUTES <= self.max_minutes < math.inf:
             raise ValueError(f"--max-train-minutes must be at least {MIN_TRAIN_MINUTES:g}")
         if not 0 < self.keep_minutes < math.inf:
@@ -1139,6 +1145,7 @@ def serve(
     with the running app and its URL."""
     studio = None
     if training is not None:
+        lt.bound_kernel_caches(training.kernel_cache)  # before the first product: oneDNN reads it once
         shelf = lt.ModelShelf(training.max_models, training.keep_minutes * 60)
         studio = Studio(training, shelf, next(model.parameters()).device)
     demo = build_demo(model, stream_every, studio)

@@ -22,6 +22,7 @@ from .errors import CheckpointError, DataError, LstmTextgenError
 from .evaluate import Evaluation, evaluate
 from .generate import Generation, Headline, Options, generate, make_options, stream
 from .model import HeadlineModel, ModelConfig
+from .products import bound_kernel_caches
 from .recipe import Recipe, fit, quick_data, quick_fit, quick_fit_stream, quick_plan
 from .shelf import ModelShelf, UnknownModel
 from .text import clean, headline_case
@@ -47,6 +48,7 @@ __all__ = [
     "TrainConfig",
     "UnknownModel",
     "Vocab",
+    "bound_kernel_caches",
     "build_vocab",
     "clean",
     "default_checkpoint",

@@ -76,6 +76,20 @@ def padded_rows(n: int) -> int:
     return -(-n // step) * step
 
 
+# oneDNN's cache of compiled products, and PyTorch's (ideep's) beside it: each read once, at the first product
+KERNEL_CACHES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
+
+
+def bound_kernel_caches(shapes: int) -> dict[str, str]:
+    """Let oneDNN's two kernel caches (:func:`keeps_shapes`) keep ``shapes`` shapes each instead of 1,024, for a
+    long-running process that trains on many files: a server's memory then stays near what MKL's products leave
+    (bench/results/speed.md, "tenth session"). Only before the process's first oneDNN product, and never over a
+    value already in the environment. Returns the values in force then."""
+    for name in KERNEL_CACHES:
+        os.environ.setdefault(name, str(shapes))
+    return {name: os.environ[name] for name in KERNEL_CACHES}
+
+
 def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [None], "")
 
@@ -120,6 +134,7 @@ def _mkl_linear(
 
 
 __all__ = [
+    "bound_kernel_caches",
     "keeps_shapes",
     "linear",
     "lstm_addmm_",

@@ -301,6 +301,15 @@ def test_env_vars_pick_host_and_port(monkeypatch):
     assert app.parse_args(["--port", "8001"]).port == 8001
 
 
+def test_a_training_server_bounds_onednns_kernel_caches(server):
+    """Visitors' files bring new matrix shapes, each kept by oneDNN: serve() bounds its caches (--kernel-cache)
+    before the first product, unless the environment already does."""
+    assert app.parse_args(["--kernel-cache", "64"]).training.kernel_cache == 64
+    with pytest.raises(SystemExit):
+        app.parse_args(["--kernel-cache", "0"])
+    assert all(name in os.environ for name in lt.products.KERNEL_CACHES)
+
+
 @pytest.mark.slow
 def test_missing_checkpoint_is_one_clear_message(tmp_path):
     proc = subprocess.run(

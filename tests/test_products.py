@@ -1,6 +1,10 @@
 """Training's float32 products through oneDNN (lstm_textgen/products.py): F.linear's values, and the same training
 step as with PyTorch's own products."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -104,3 +108,36 @@ def test_padded_row_counts_are_few_and_cost_at_most_a_sixteenth():
     assert all(n <= p <= max(n + 7, n * 17 // 16) for n, p in zip(range(1, 4097), counts))
     assert all(products.padded_rows(p) == p for p in counts)
     assert len(set(counts)) <= 16 * 8 + 8 and products.padded_rows(512) == 512 and products.padded_rows(160) == 160
+
+
+GROWTH = """
+import sys
+from pathlib import Path
+import torch
+from lstm_textgen import products
+if sys.argv[1] != "default":
+    products.bound_kernel_caches(int(sys.argv[1]))
+def rss_mb():
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+w = torch.randn(4535, 256)
+before = rss_mb()
+for rows in range(1, 301):  # 300 shapes, as a server training many files meets them
+    products._onednn_linear(torch.randn(rows, 256), w, None)
+print(rss_mb() - before)
+"""
+
+
+@pytest.mark.skipif(not products.onednn() or not os.path.exists("/proc/self/status"), reason="needs oneDNN and /proc")
+def test_bounded_kernel_caches_keep_a_servers_memory_from_growing_with_every_new_shape(monkeypatch):
+    """oneDNN keeps compiled code for every new product shape, up to 1,024 of them: a server training visitors'
+    files grew by hundreds of MB. With its caches bounded (app.py's --kernel-cache), 300 shapes leave a third of
+    the growth at most."""
+    for name in products.KERNEL_CACHES:
+        monkeypatch.delenv(name, raising=False)
+    growth = {}
+    for shapes in ("default", "16"):
+        run = subprocess.run([sys.executable, "-c", GROWTH, shapes], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        growth[shapes] = float(run.stdout)
+    assert growth["16"] < max(20.0, growth["default"] / 3), growth
