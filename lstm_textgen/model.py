@@ -188,7 +188,7 @@ class _DecoderNLL(torch.autograd.Function):
         grads = any(ctx.needs_input_grad[:3])
         n, w = x.size(0), weight.to(x.dtype)
         # a short chunk padded with zero rows where oneDNN would keep state for each new row count (products.py)
-        pad = padded_rows if keeps_shapes(x) else int
+        pad = padded_rows if keeps_shapes(x) else (lambda rows: rows)
         buffer = torch.empty(pad(min(n, LOSS_CHUNK)), w.size(0), dtype=torch.float32, device=x.device)
         gx = torch.empty_like(x) if grads else None
         gw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if grads else None

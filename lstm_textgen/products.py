@@ -62,8 +62,9 @@ def onednn_avx512() -> bool:
 
 def keeps_shapes(x: torch.Tensor) -> bool:
     """Whether products of ``x`` (as :func:`linear` routes float32, as PyTorch routes bfloat16) go through oneDNN on a
-    CPU, which keeps compiled code and a cache entry for every new shape until its caches hold 1,024: about 0.9 MB a
-    shape, so a server training many files grew by 700 MB (bench/results/speed.md, "tenth session")."""
+    CPU, which keeps compiled code for every new shape until its two caches hold 1,024 each: about 0.6 MB a shape. A
+    process training 8 files in turn grew by 0.5-0.8 GB, against 20 MB with MKL's (bench/results/speed.md, "tenth
+    session")."""
     if x.device.type != "cpu":
         return False
     return x.dtype == torch.bfloat16 or (x.dtype == torch.float32 and measured_faster())
