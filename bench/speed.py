@@ -318,7 +318,7 @@ def bench_browser(model: lt.HeadlineModel, prompt: str, runs: int, chromium: str
                 page.evaluate(CLICK, i)
                 try:
                     page.wait_for_function("window.__last !== null", timeout=30_000)
-                except PlaywrightTimeout as e:  # once in some 20 runs (tenth session): say what the page showed
+                except PlaywrightTimeout as e:  # seen once (speed.md, tenth session): say what the page showed
                     shown = page.evaluate(SHOWN)
                     raise RuntimeError(f"click {i}: no finished list in 30 s; the page showed {shown}") from e
                 t0, t1, t2 = page.evaluate("[window.__t0, window.__first, window.__last]")
@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     prompt = lt.suggested_prompts(model, 1)[0]
     result: dict = {"checkpoint": args.checkpoint, "prompt": prompt, "machine": machine(), "quick": args.quick}
     result["generation"] = bench_generation(model, prompt, args.repeats)
-    # token by token through three steps: two minutes for all 1,245 headlines with float32 products on AVX2
+    # token by token through three steps: with every validation headline, most of a quick run (speed.md)
     result["step_precision"] = step_precision(model, args.data, limit=QUICK_STEP_HEADLINES if args.quick else None)
     if args.tutorial_checkpoint:
         result["generation_vs_tutorial_model"] = bench_tutorial_model(
