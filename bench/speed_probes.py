@@ -16,6 +16,9 @@
 7. Float32 products, MKL (PyTorch's default) against oneDNN, at training's shapes: GFLOP/s (products.py).
 8. With ``--epoch-rounds N`` (minutes): one training epoch of the real data with training's products all through
    oneDNN, the decoder's only, and none (MKL), in turns, then the reference loop on as many tokens; N rounds.
+9. With ``--precision-rounds N`` (minutes): one training epoch in float32 and one under bfloat16 autocast, in
+   turns, after a first round of each (every batch shape new) kept apart: does bfloat16 pay here?
+   (``mixed.bfloat16_training`` decides it by the CPU's instructions.) ``--epochs-only`` skips parts 1-7.
 """
 
 from __future__ import annotations
@@ -327,22 +330,61 @@ def training_products(data: str, rounds: int) -> None:
         print(f"  {name}: {statistics.median(v):,.0f}{versus if name != 'reference' else ''}")
 
 
+def training_precisions(data: str, rounds: int) -> None:
+    """One epoch of ours in float32 and one under bfloat16 autocast, in turns, after a first round of each kept
+    apart (oneDNN prepares its bfloat16 LSTM for every new batch shape: speed.md, "eighth session"). Tokens a
+    second, median of the rounds, and bfloat16's ratio to float32 by round."""
+    import statistics
+    import tempfile
+
+    from lstm_textgen.mixed import bfloat16_training
+
+    texts = lt.load_headlines(data).texts
+    tr, va = lt.split(texts, lt.Recipe.val_percent)
+    model = lt.load_model(str(ROOT / "checkpoints" / "nyt-headlines"))
+    vocab, cfg = model.vocab, model.config
+    speeds: dict[str, list[float]] = {"float32": [], "bfloat16": []}
+    with tempfile.TemporaryDirectory() as work:
+        for r in range(rounds + 1):
+            for name in speeds:
+                tcfg = lt.TrainConfig(epochs=1, seed=r, amp=name == "bfloat16")
+                m = lt.train(tr, va[:64], vocab, cfg, tcfg, f"{work}/{r}", progress=False, log=lambda s: None)
+                assert m.metrics["autocast"] == ("bfloat16" if name == "bfloat16" else None), m.metrics["autocast"]
+                speeds[name].append(m.metrics["history"][0]["tokens_per_s"])
+    first = {name: v.pop(0) for name, v in speeds.items()}
+    ratios = [b / f for f, b in zip(speeds["float32"], speeds["bfloat16"])]
+    print(
+        f"training epochs by precision (training autocasts here by default: {bfloat16_training(torch.device('cpu'))}),"
+        f" tok/s, median of {rounds}: float32 {statistics.median(speeds['float32']):,.0f}, bfloat16 "
+        f"{statistics.median(speeds['bfloat16']):,.0f}; bfloat16 / float32 {statistics.median(ratios):.2f}x "
+        f"({min(ratios):.2f}-{max(ratios):.2f}); first round {first['bfloat16'] / first['float32']:.2f}x "
+        f"({first['float32']:,.0f} / {first['bfloat16']:,.0f})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "nyt-headlines"), help="model to time")
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "nyt"), help="training data for part 8")
     p.add_argument("--epoch-rounds", type=int, default=0, help="rounds of part 8, about a minute each (0: skip it)")
+    p.add_argument(
+        "--precision-rounds", type=int, default=0, help="rounds of part 9, about two minutes each (0: skip it)"
+    )
+    p.add_argument("--epochs-only", action="store_true", help="skip parts 1-7 (run only those asked for by rounds)")
     args = p.parse_args(argv)
-    model = lt.load_model(args.checkpoint)
-    memory_bound(model)
-    bfloat16_step(model)
-    sampler(model)
-    api(model)
-    training_loss(model)
-    training_floor(model)
-    product_kernels()
+    if not args.epochs_only:
+        model = lt.load_model(args.checkpoint)
+        memory_bound(model)
+        bfloat16_step(model)
+        sampler(model)
+        api(model)
+        training_loss(model)
+        training_floor(model)
+        product_kernels()
     if args.epoch_rounds:
         training_products(args.data, args.epoch_rounds)
+    if args.precision_rounds:
+        training_precisions(args.data, args.precision_rounds)
     return 0
 
 
