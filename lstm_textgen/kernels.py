@@ -83,6 +83,13 @@ def cpu_identity() -> str:
     return repr(sorted(info.items())) if info else f"{platform.processor()} on {platform.node()}"  # no /proc
 
 
+def amd_cpu() -> bool:
+    """Whether this is an AMD CPU: several speed choices follow the vendor, whose float32 products (MKL's) ran
+    at half an Intel Xeon's rate while its bfloat16 ones did not (bench/results/speed.md, "ninth session",
+    "eleventh session"). Windows has no /proc/cpuinfo, and names the vendor in platform.processor()."""
+    return "AuthenticAMD" in (cpu_info().get("vendor_id") or platform.processor())
+
+
 def _cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lstm_textgen"
     try:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kernels import amd_cpu
 from .model import HeadlineModel, LSTMNet, LSTMState, StepFn
 from .products import onednn_may_use
 
@@ -51,13 +52,25 @@ BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10")
 
 
 def bfloat16_training(device: torch.device) -> bool:
-    """Whether training on a CPU autocasts to bfloat16: where the CPU has bfloat16 instructions
-    (:func:`native_bfloat16`) and ONEDNN_MAX_CPU_ISA, which oneDNN reads, does not hold it below them. Measured
-    faster than float32 on both kinds of CPU at hand: 1.36-1.84x with AMX (Intel Xeon), 1.29-1.52x with
-    AVX512-BF16 alone (AMD EPYC Zen 4) (bench/results/speed.md, "ninth session")."""
-    if device.type != "cpu" or not native_bfloat16(device):
+    """Whether training on a CPU autocasts to bfloat16: where that was measured faster than float32, and
+    ONEDNN_MAX_CPU_ISA, which oneDNN reads, does not hold it below bfloat16 (it would be emulated). With AMX
+    tiles (:func:`amx_tiles`; Intel Xeon): 1.36-1.84x float32. With AVX512-BF16 alone it depends on the
+    float32 it replaces: 1.29-1.66x on an AMD EPYC (Zen 4), but 0.58-0.69x on an Intel Xeon with oneDNN held
+    below AMX, whose float32 (MKL's) trained 8,400 tok/s against the AMD CPU's 5,400: an Intel CPU without AMX
+    (Cooper Lake, or a virtual machine whose hypervisor hides AMX) trains in float32 (bench/results/speed.md,
+    "ninth session", "eleventh session")."""
+    if device.type != "cpu" or not native_bfloat16(device) or not onednn_may_use(*BF16_ISAS):
         return False
-    return onednn_may_use(*BF16_ISAS)
+    return amx_tiles() or amd_cpu()
+
+
+# oneDNN's instruction sets (ONEDNN_MAX_CPU_ISA's names, as prefixes) with AMX tiles
+AMX_ISAS = ("AVX512_CORE_AMX", "AVX10_1_512_AMX", "AVX10_2_512_AMX")
+
+
+def amx_tiles() -> bool:
+    """Whether this CPU has AMX tiles and ONEDNN_MAX_CPU_ISA lets oneDNN's bfloat16 products use them."""
+    return _torch_cpu_has("_is_amx_tile_supported") and onednn_may_use(*AMX_ISAS)
 
 
 def _torch_cpu_has(probe: str) -> bool:

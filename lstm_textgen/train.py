@@ -52,7 +52,7 @@ class TrainConfig:
     device: str = config_field("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1, mps")
     amp: bool = config_field(
         True,
-        "mixed precision where it pays: CUDA, or bfloat16 on a CPU with bfloat16 instructions (AMX, AVX512-BF16)",
+        "mixed precision where it pays: CUDA, or bfloat16 on a CPU with AMX or an AMD CPU with AVX512-BF16",
         flag="no-amp",
     )
     ema: float = config_field(
@@ -369,8 +369,8 @@ def _setup(
     )
     steps_per_epoch = math.ceil(len(sampler) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps_per_epoch * cfg.epochs))
-    # CPU autocast runs the LSTM and decoder products in bfloat16 where the CPU has bfloat16 instructions, with
-    # the same validation perplexity (bench/results/speed.md); emulated bfloat16 would be slower than float32
+    # CPU autocast runs the LSTM and decoder products in bfloat16 where that was measured faster than float32
+    # (mixed.bfloat16_training), with the same validation perplexity (bench/results/speed.md)
     amp = cfg.amp and (device.type == "cuda" or bfloat16_training(device))
     amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)

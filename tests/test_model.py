@@ -234,22 +234,29 @@ def test_no_bfloat16_where_the_kernels_are_held_to_avx2():
 
 
 @pytest.mark.parametrize(
-    ("cap", "native", "expected"),
+    ("cap", "native", "amx", "amd", "expected"),
     [
-        (None, True, True),
-        ("AVX512_CORE_BF16", True, True),
-        ("AVX512_CORE_AMX", True, True),
-        ("AVX512_CORE", True, False),
-        ("AVX2", True, False),
-        (None, False, False),
+        (None, True, True, False, True),  # Intel Xeon with AMX
+        (None, True, False, True, True),  # AMD EPYC Zen 4: AVX512-BF16 alone
+        (None, True, False, False, False),  # Intel without AMX (Cooper Lake, or AMX hidden by a hypervisor)
+        ("AVX512_CORE_BF16", True, True, False, False),  # oneDNN held below AMX on an Intel Xeon
+        ("AVX512_CORE_BF16", True, False, True, True),
+        ("AVX512_CORE_AMX", True, True, False, True),
+        ("AVX10_1_512_AMX_FP16", True, True, False, True),
+        ("AVX512_CORE", True, True, True, False),
+        ("AVX2", True, True, True, False),
+        (None, False, True, True, False),
     ],
 )
-def test_training_autocasts_on_a_cpu_where_onednn_may_use_bfloat16_instructions(monkeypatch, cap, native, expected):
-    """With AMX or AVX512-BF16 bfloat16 training was the faster (speed.md); without them, or with oneDNN held below
-    them, it would be emulated: such a CPU trains in float32."""
+def test_training_autocasts_on_a_cpu_where_bfloat16_was_measured_faster(monkeypatch, cap, native, amx, amd, expected):
+    """bfloat16 training was the faster with AMX (Intel Xeon) and with AVX512-BF16 on an AMD EPYC, the slower with
+    AVX512-BF16 alone on an Intel Xeon (speed.md); without bfloat16 instructions, or with oneDNN held below them,
+    it would be emulated. Everywhere else training runs in float32."""
     from lstm_textgen import mixed
 
     monkeypatch.setattr(mixed, "native_bfloat16", lambda device: native)
+    monkeypatch.setattr(mixed, "_torch_cpu_has", lambda probe: amx and probe == "_is_amx_tile_supported")
+    monkeypatch.setattr(mixed, "amd_cpu", lambda: amd)
     monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     if cap is None:
         monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)

@@ -36,20 +36,23 @@ def test_other_dtypes_and_a_torch_without_onednn_get_f_linear(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "cpu, routed",
+    "info, processor, routed",
     [
-        ("[('model name', 'AMD EPYC'), ('vendor_id', 'AuthenticAMD')]", True),
-        ("AMD64 Family 25 Model 17 Stepping 1, AuthenticAMD on host", True),  # Windows: no /proc/cpuinfo
-        ("[('model name', 'Intel(R) Xeon(R)'), ('vendor_id', 'GenuineIntel')]", False),
+        ({"model name": "AMD EPYC", "vendor_id": "AuthenticAMD"}, "", True),
+        ({}, "AMD64 Family 25 Model 17 Stepping 1, AuthenticAMD", True),  # Windows: no /proc/cpuinfo
+        ({"model name": "Intel(R) Xeon(R)", "vendor_id": "GenuineIntel"}, "", False),
+        ({}, "Intel64 Family 6 Model 143 Stepping 8, GenuineIntel", False),
     ],
 )
-def test_only_an_amd_cpu_takes_onednn_where_it_was_measured_faster(monkeypatch, cpu, routed):
-    """oneDNN beat MKL on an AMD EPYC; no Intel CPU was at hand, and earlier Intel figures ran MKL: it keeps MKL."""
+def test_only_an_amd_cpu_takes_onednn_where_it_was_measured_faster(monkeypatch, info, processor, routed):
+    """oneDNN beat MKL on an AMD EPYC and lost to it on an Intel Xeon (speed.md): only an AMD CPU takes it."""
     from lstm_textgen import kernels
 
-    monkeypatch.setattr(kernels, "cpu_identity", lambda: cpu)
+    monkeypatch.setattr(kernels, "cpu_info", lambda: info)
+    monkeypatch.setattr(kernels.platform, "processor", lambda: processor)
     products.measured_faster.cache_clear()
     try:
+        assert kernels.amd_cpu() is routed
         assert products.measured_faster() == (routed and products.onednn())
     finally:
         products.measured_faster.cache_clear()

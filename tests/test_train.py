@@ -160,8 +160,8 @@ def test_a_refit_trains_without_validation_for_a_fixed_part_of_the_schedule(corp
 
 @pytest.mark.slow
 def test_mixed_precision_where_the_cpu_has_bfloat16(corpus, tmp_path):
-    """On a CPU with bfloat16 instructions training autocasts to bfloat16 (recorded in the metrics) and learns as
-    well as float32; --no-amp (amp=False) trains in float32 throughout."""
+    """Where bfloat16 training pays (mixed.bfloat16_training) it autocasts to bfloat16 (recorded in the metrics)
+    and learns as well as float32; --no-amp (amp=False) trains in float32 throughout."""
     from lstm_textgen.mixed import bfloat16_training
 
     tr, va, vocab, cfg = corpus
