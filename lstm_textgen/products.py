@@ -69,7 +69,7 @@ def keeps_shapes(x: torch.Tensor) -> bool:
     session")."""
     if x.device.type != "cpu":
         return False
-    return x.dtype == torch.bfloat16 or (x.dtype == torch.float32 and measured_faster())
+    return x.dtype == torch.bfloat16 or _routed(x, x)
 
 
 def padded_rows(n: int) -> int:
@@ -101,13 +101,18 @@ def _usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
 
 
+def _routed(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether :func:`linear` takes oneDNN for these operands (:func:`keeps_shapes` asks the same)."""
+    return _usable(x, weight) and measured_faster()
+
+
 def linear(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """x [N, in] times weight [out, in] transposed, plus bias [out]: F.linear's value, through oneDNN for float32
     on an AMD CPU. ``weight`` may be a transposed view (``m.t()``: x @ m). ``out``: a buffer MKL's path writes
     into (fresh memory costs page faults at every step); oneDNN's returns a new tensor. Use what is returned."""
-    if _usable(x, weight) and measured_faster():
+    if _routed(x, weight):
         return _onednn_linear(x, weight, bias)
     return _mkl_linear(x, weight, bias, out)
 
