@@ -144,3 +144,14 @@ def test_bounded_kernel_caches_keep_a_servers_memory_from_growing_with_every_new
         assert run.returncode == 0, run.stderr
         growth[shapes] = float(run.stdout)
     assert growth["16"] < max(20.0, growth["default"] / 3), growth
+
+
+@pytest.mark.parametrize("routed", [True, False])
+def test_products_that_keep_a_kernel_a_shape_are_those_routed_through_onednn(monkeypatch, routed):
+    """bfloat16 on a CPU always goes through oneDNN, float32 where linear() routes it there: those products get the
+    padded rows (model.py), and no others do."""
+    monkeypatch.setattr(products, "measured_faster", lambda: routed)
+    assert products.keeps_shapes(torch.ones(3, 4, dtype=torch.bfloat16))
+    assert products.keeps_shapes(torch.ones(3, 4)) is routed
+    assert not products.keeps_shapes(torch.ones(3, 4, dtype=torch.float64))
+    assert not products.keeps_shapes(torch.ones(3, 4, device="meta"))
