@@ -3,6 +3,7 @@ from /proc against new sessions and against requests, with mixed request shapes 
 
     python bench/soak.py                                   # 800 new sessions, then 2,000 requests from 5 clients
     python bench/soak.py --sessions 800 --requests 2000 --clients 5 --max-sessions 200 --json
+    python bench/soak.py --trainings 27                    # 27 /train requests instead, cycling over 9 files
 
 A new session is what a new visitor (or a new gradio_client.Client) makes: requests under a session hash
 the server has not seen. Each is one /generate request sent over plain HTTP (the queue's join and data
@@ -152,6 +153,68 @@ def many_requests(url: str, pid: int, n: int, clients: int, every: int, seed: in
     return sorted(points)
 
 
+DATA = ROOT.parent / "shared" / "data"
+
+
+def default_train_files() -> list[Path]:
+    """The 8 NYT months and the 16k-headline news file (../shared/data), the files a server was measured with."""
+    return sorted((DATA / "nyt").glob("Articles*.csv")) + sorted((DATA / "news").glob("*.txt"))
+
+
+def many_trainings(url: str, pid: int, files: list[Path], n: int) -> list[dict]:
+    """``n`` /train requests of one minute at most, one at a time from one client, cycling over ``files``;
+    RSS after each. The server keeps the last --max-user-models models, so beyond that many each new model
+    replaces one: memory should level off there."""
+    from gradio_client import Client, handle_file
+
+    client, points = Client(url, verbose=False), []
+    for i in range(1, n + 1):
+        path = files[(i - 1) % len(files)]
+        t = time.time()
+        *_, last = client.submit(handle_file(str(path)), 1, api_name="/train")
+        if not last.get("done"):
+            raise RuntimeError(f"training on {path.name} did not finish: {str(last)[:300]}")
+        points.append({"training": i, "file": path.name, "seconds": time.time() - t, "rss_mb": rss_kb(pid) / 1024})
+        print(
+            f"  training {i:3d} ({path.name}, {points[-1]['seconds']:.0f} s): {points[-1]['rss_mb']:.0f} MB",
+            file=sys.stderr,
+            flush=True,
+        )
+    return points
+
+
+def soak_trainings(args: argparse.Namespace) -> int:
+    files = [Path(f) for f in args.train_files] if args.train_files else default_train_files()
+    if not files:
+        raise SystemExit(f"no training files: pass --train-files (none found under {DATA})")
+    proc, url = start_server(args.checkpoint, args.max_sessions, args.server_args)
+    try:
+        start_kb = rss_kb(proc.pid)
+        points = many_trainings(url, proc.pid, files, args.trainings)
+    finally:
+        proc.terminate()
+        log = proc.communicate(timeout=30)[1]
+    rss = [p["rss_mb"] for p in points]
+    result = {
+        "server_args": args.server_args,
+        "start_rss_mb": start_kb / 1024,
+        "trainings": args.trainings,
+        "files": [f.name for f in files],
+        "rss_by_training": points,
+        "tracebacks_in_log": log.count("Traceback"),
+    }
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        marks = sorted({1, len(files), 2 * len(files), len(rss)} & set(range(1, len(rss) + 1)))
+        by = ", ".join(f"after {k}: {rss[k - 1]:.0f}" for k in marks)
+        print(
+            f"start {result['start_rss_mb']:.0f} MB; RSS (MB) {by}; "
+            f"tracebacks in the log: {result['tracebacks_in_log']}"
+        )
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "nyt-headlines"), help="model to serve")
@@ -162,7 +225,24 @@ def main() -> int:
     p.add_argument("--max-sessions", type=int, default=None, help="app.py --max-sessions (default: the app's)")
     p.add_argument("--every", type=int, default=50, help="read RSS every this many sessions or requests (50)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--trainings",
+        type=int,
+        default=0,
+        help="instead: this many /train requests (1 minute each at most), RSS after each",
+    )
+    p.add_argument(
+        "--train-files", nargs="+", help="files for --trainings, in turn (default: ../shared/data's NYT and news)"
+    )
+    p.add_argument(
+        "--server-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="the rest of the line goes to app.py (e.g. --kernel-cache 1024)",
+    )
     args = p.parse_args()
+    if args.trainings:
+        return soak_trainings(args)
     proc, url = start_server(args.checkpoint, args.max_sessions)
     try:
         start_kb = rss_kb(proc.pid)
