@@ -84,9 +84,9 @@ def cpu_identity() -> str:
 
 
 def amd_cpu() -> bool:
-    """Whether this is an AMD CPU: several speed choices follow the vendor, whose float32 products (MKL's) ran
-    at half an Intel Xeon's rate while its bfloat16 ones did not (bench/results/speed.md, "ninth session",
-    "eleventh session"). Windows has no /proc/cpuinfo, and names the vendor in platform.processor()."""
+    """Whether this is an AMD CPU: speed choices follow the vendor, since MKL's float32 products ran at a third
+    to a half of an Intel Xeon's rate on an AMD EPYC, and oneDNN's did not (bench/results/speed.md, "ninth
+    session", "eleventh session"). Windows has no /proc/cpuinfo, and names the vendor in platform.processor()."""
     return "AuthenticAMD" in (cpu_info().get("vendor_id") or platform.processor())
 
 
