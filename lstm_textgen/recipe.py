@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import ctypes
-import ctypes.util
 import dataclasses
 import queue
 import sys
@@ -247,9 +246,8 @@ def trim_heap() -> bool:
     """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``), as a long-running server wants
     after a training: each training thread leaves its peak's worth of freed memory in glibc's arenas, kept for
     reuse. Measured in a server (bench/results/speed.md, "eleventh session"). False where there is no glibc."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.malloc_trim(0))
+    try:  # glibc's own name: ctypes.util.find_library would run ldconfig in a subprocess at every training
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
     except (OSError, AttributeError):  # not glibc: musl, macOS, Windows
         return False
 
