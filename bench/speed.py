@@ -423,6 +423,17 @@ QUICK_STEP_HEADLINES = 300  # --quick's share of the validation headlines read t
 REFERENCE_BATCH, REFERENCE_BPTT = 32, 35  # the reference's own shape, as every earlier figure ran it
 
 
+def training_split(data: str) -> tuple[list[str], list[str]]:
+    """The headlines under ``data``, split into training and validation as the recipe splits them."""
+    return lt.split(lt.load_headlines(data).texts, lt.Recipe.val_percent)
+
+
+def one_epoch(tr: list[str], va: list[str], model: lt.HeadlineModel, tcfg: lt.TrainConfig, out) -> lt.HeadlineModel:
+    """One quiet training run of ``tcfg`` on ``tr`` in ``model``'s shape and vocabulary, validated on 64 headlines
+    (the benches time training, not validation)."""
+    return lt.train(tr, va[:64], model.vocab, model.config, tcfg, out, progress=False, log=lambda s: None)
+
+
 def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, rounds: int = 3) -> dict:
     """At equal precision (float32 against float32; bfloat16 autocast against the same autocast, where training
     autocasts), ``rounds`` times after a first round: one epoch of ours at its default batch, then the reference
@@ -433,8 +444,7 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, roun
     from lstm_textgen.data import encode_all
     from lstm_textgen.mixed import bfloat16_training
 
-    texts = lt.load_headlines(data).texts
-    tr, va = lt.split(texts, lt.Recipe.val_percent)
+    tr, va = training_split(data)
     vocab, cfg = cfg_from.vocab, cfg_from.config
     seqs = encode_all(tr, vocab)
     # our batches' shape: as many sequences, each as long as a headline on average
@@ -449,7 +459,7 @@ def bench_training(data: list[str], cfg_from: lt.HeadlineModel, work: Path, roun
         runs = []
         for r in range(rounds + 1):
             tcfg = lt.TrainConfig(epochs=1, seed=r, amp=amp)
-            ours = lt.train(tr, va[:64], vocab, cfg, tcfg, work / f"ours{r}", progress=False, log=lambda s: None)
+            ours = one_epoch(tr, va, cfg_from, tcfg, work / f"ours{r}")
             assert (ours.metrics["autocast"] == "bfloat16") == amp
             row = ours.metrics["history"][0]
             tokens = row["tokens_per_s"] * row["seconds"]

@@ -293,16 +293,14 @@ def training_products(data: str, rounds: int) -> None:
     import statistics
     import tempfile
 
-    from speed import reference_tokens_per_s
+    from speed import one_epoch, reference_tokens_per_s, training_split
 
     from lstm_textgen import products
     from lstm_textgen.data import encode_all
 
-    texts = lt.load_headlines(data).texts
-    tr, va = lt.split(texts, lt.Recipe.val_percent)
+    tr, va = training_split(data)
     model = lt.load_model(str(ROOT / "checkpoints" / "nyt-headlines"))
-    vocab, cfg = model.vocab, model.config
-    seqs = encode_all(tr, vocab)
+    seqs = encode_all(tr, model.vocab)
     if not products.onednn():
         print("training epochs by product kernel: this PyTorch has no oneDNN products")
         return
@@ -316,11 +314,10 @@ def training_products(data: str, rounds: int) -> None:
                 for name, (lstm, decoder) in variants.items():
                     products.onednn_avx512, products.measured_faster = (lambda v=lstm: v), (lambda v=decoder: v)
                     tcfg = lt.TrainConfig(epochs=1, seed=r, amp=False)
-                    ours = lt.train(tr, va[:64], vocab, cfg, tcfg, f"{work}/{r}", progress=False, log=lambda s: None)
-                    row = ours.metrics["history"][0]
+                    row = one_epoch(tr, va, model, tcfg, f"{work}/{r}").metrics["history"][0]
                     speeds[name].append(row["tokens_per_s"])
                 tokens = row["tokens_per_s"] * row["seconds"]
-                speeds["reference"].append(reference_tokens_per_s(seqs, cfg, 32, max_tokens=tokens, bptt=35))
+                speeds["reference"].append(reference_tokens_per_s(seqs, model.config, 32, max_tokens=tokens, bptt=35))
     finally:
         products.onednn_avx512, products.measured_faster = avx512, measured
     ref = speeds["reference"]
@@ -339,6 +336,8 @@ def training_precisions(data: str, rounds: int) -> None:
     import statistics
     import tempfile
 
+    from speed import one_epoch, training_split
+
     from lstm_textgen.mixed import BF16_ISAS, bfloat16_training, native_bfloat16
     from lstm_textgen.products import onednn_may_use
 
@@ -348,10 +347,8 @@ def training_precisions(data: str, rounds: int) -> None:
         return
     chosen = bfloat16_training(cpu)
     train_module = importlib.import_module("lstm_textgen.train")
-    texts = lt.load_headlines(data).texts
-    tr, va = lt.split(texts, lt.Recipe.val_percent)
+    tr, va = training_split(data)
     model = lt.load_model(str(ROOT / "checkpoints" / "nyt-headlines"))
-    vocab, cfg = model.vocab, model.config
     speeds: dict[str, list[float]] = {"float32": [], "bfloat16": []}
     train_module.bfloat16_training = lambda device: True  # autocast under amp=True, whatever the rule says
     try:
@@ -359,7 +356,7 @@ def training_precisions(data: str, rounds: int) -> None:
             for r in range(rounds + 1):
                 for name in speeds:
                     tcfg = lt.TrainConfig(epochs=1, seed=r, amp=name == "bfloat16")
-                    m = lt.train(tr, va[:64], vocab, cfg, tcfg, f"{work}/{r}", progress=False, log=lambda s: None)
+                    m = one_epoch(tr, va, model, tcfg, f"{work}/{r}")
                     assert m.metrics["autocast"] == ("bfloat16" if name == "bfloat16" else None), m.metrics
                     speeds[name].append(m.metrics["history"][0]["tokens_per_s"])
     finally:
